@@ -1,0 +1,61 @@
+"""Run the front door until SIGINT/SIGTERM, then stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import sys
+
+from aiohttp import web
+
+from ..config import ServerConfig
+from .app import HEALTH_PATH, READY, create_app
+
+
+class StartupError(Exception):
+    """Moorage could not start; the message says why and what to do."""
+
+
+def _bound_port(runner: web.AppRunner, fallback: int) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        for sock in getattr(server, "sockets", None) or []:
+            return sock.getsockname()[1]
+    return fallback
+
+
+async def serve(config: ServerConfig, announce=print) -> None:
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StartupError(f"cannot create the data directory {config.data_dir}: {error.strerror}") from error
+    app = create_app()
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+    except OSError as error:
+        await runner.cleanup()
+        if error.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"{config.host}:{config.port} is already in use; stop what listens there or pass --port"
+            ) from error
+        raise StartupError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from error
+    port = _bound_port(runner, config.port)
+    url = ServerConfig(config.host, port, config.data_dir).url
+    app[READY] = True
+    announce(f"Moorage is listening on {url} (health: {url}{HEALTH_PATH}); data in {config.data_dir}")
+    sys.stdout.flush()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        announce("Moorage is stopping")
+        app[READY] = False
+        await runner.cleanup()
+        announce("Moorage stopped")
