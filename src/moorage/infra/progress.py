@@ -22,7 +22,8 @@ def _elapsed(seconds: float) -> str:
 
 class Reporter:
     def __init__(self, console: Console | None = None, quiet: bool = False):
-        self.console = console or Console(stderr=True)
+        # soft_wrap: long lines stay whole in CI logs instead of breaking at 80 columns.
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.quiet = quiet
 
     def info(self, message: str) -> None:
@@ -63,7 +64,8 @@ class Reporter:
                 while not stop.wait(LOG_INTERVAL_SECONDS):
                     total = state["total"]
                     count = f"{state['done']}/{total}" if total else str(state["done"])
-                    self.info(f"  {description}: {count} {unit}, {_elapsed(time.monotonic() - started)} elapsed")
+                    done = f"{count} {unit}, " if unit else ""
+                    self.info(f"  {description}: {done}{_elapsed(time.monotonic() - started)} elapsed")
 
             thread = threading.Thread(target=log_periodically, daemon=True)
             thread.start()

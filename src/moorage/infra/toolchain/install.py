@@ -42,6 +42,7 @@ class InstallResult:
 
 def check_version(binary: Binary, path: Path) -> None:
     """Run the binary and make sure it reports its pinned version."""
+    path.chmod(0o755)
     try:
         result = subprocess.run(
             [str(path), *version_command(binary)], capture_output=True, text=True, timeout=60, check=False
@@ -147,6 +148,8 @@ class Installer:
                 )
             workdir = Path(tempfile.mkdtemp(dir=self.cache.staging_dir()))
             try:
+                with self.reporter.task(f"fetching Go modules for {product} v{version}", unit="") as update:
+                    self.builder.prepare(product, version)
                 with self.reporter.task(label) as update:
                     built = self.builder.build(group, workdir, on_progress=update)
                 for binary, path in built.items():

@@ -1,0 +1,173 @@
+"""Shape-driven conversion between JSON documents and typed Python values (json and rest-json)."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.model import Shape
+
+from .errors import error_shape, serialization_error
+from .scalars import format_blob, format_float, format_timestamp, read_blob, read_float, read_timestamp
+
+_TARGET = {
+    "string": "a String",
+    "integer": "an Integer",
+    "long": "a Long",
+    "float": "a Float",
+    "double": "a Double",
+    "boolean": "a Boolean",
+    "timestamp": "a Date",
+    "blob": "a ByteBuffer",
+    "structure": "a Structure",
+    "list": "a List",
+    "map": "a Map",
+}
+_INT_BOUNDS = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def load_json_body(body: bytes) -> dict:
+    """The request body as a JSON object; an empty body is an empty object."""
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise serialization_error(f"The request body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise serialization_error(_mismatch(document, "structure"))
+    return document
+
+
+def _token(value) -> str:
+    # Names in the style of the Coral/Jackson messages AWS returns for type mismatches.
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, (int, float)):
+        return "NUMBER_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    return "NULL_VALUE"
+
+
+def _mismatch(value, type_name: str) -> str:
+    if isinstance(value, dict):
+        return "Start of structure or map found where not expected."
+    if isinstance(value, list):
+        return "Start of list found where not expected."
+    return f"{_token(value)} can not be converted to {_TARGET.get(type_name, 'the expected type')}"
+
+
+def read_json(shape: Shape, value):
+    """Typed Python value for JSON `value` of `shape`; SerializationException on a type mismatch."""
+    kind = shape.type_name
+    if kind == "structure":
+        if getattr(shape, "is_document_type", False):
+            return value
+        if not isinstance(value, dict):
+            raise serialization_error(_mismatch(value, kind))
+        result = {}
+        for member_name, member_shape in shape.members.items():
+            raw = value.get(member_shape.serialization.get("name", member_name))
+            if raw is not None:
+                result[member_name] = read_json(member_shape, raw)
+        return result
+    if kind == "list":
+        if not isinstance(value, list):
+            raise serialization_error(_mismatch(value, kind))
+        return [read_json(shape.member, item) for item in value if item is not None]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise serialization_error(_mismatch(value, kind))
+        return {key: read_json(shape.value, item) for key, item in value.items() if item is not None}
+    return read_json_scalar(shape, value)
+
+
+def read_json_scalar(shape: Shape, value):
+    kind = shape.type_name
+    if isinstance(value, (dict, list)):
+        raise serialization_error(_mismatch(value, kind))
+    try:
+        if kind == "string":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if kind in ("integer", "long"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                value = int(value)
+            low, high = _INT_BOUNDS[kind]
+            if not low <= value <= high:
+                java_type = "int" if kind == "integer" else "long"
+                raise serialization_error(f"Numeric value ({value}) out of range of {java_type}")
+            return value
+        if kind in ("float", "double"):
+            return read_float(value)
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind == "timestamp":
+            return read_timestamp(value)
+        if kind == "blob":
+            if not isinstance(value, str):
+                raise ValueError
+            return read_blob(value)
+    except ValueError:
+        raise serialization_error(_mismatch(value, kind)) from None
+    return value
+
+
+def write_json(shape: Shape, value):
+    """JSON-ready value for Python `value` of `shape` (output direction)."""
+    kind = shape.type_name
+    if kind == "structure":
+        if getattr(shape, "is_document_type", False):
+            return value
+        members = shape.members
+        unknown = set(value) - set(members)
+        if unknown:
+            raise TypeError(f"{shape.name} has no member(s) {sorted(unknown)}")
+        return {
+            members[name].serialization.get("name", name): write_json(members[name], item)
+            for name, item in value.items()
+            if item is not None and "location" not in members[name].serialization
+        }
+    if kind == "list":
+        return [write_json(shape.member, item) for item in value]
+    if kind == "map":
+        return {str(key): write_json(shape.value, item) for key, item in value.items()}
+    return write_json_scalar(shape, value)
+
+
+def write_json_scalar(shape: Shape, value):
+    kind = shape.type_name
+    if kind == "timestamp":
+        return format_timestamp(value, shape.serialization.get("timestampFormat", "unixTimestamp"))
+    if kind == "blob":
+        return format_blob(value)
+    if kind in ("float", "double"):
+        return format_float(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind == "boolean":
+        return bool(value)
+    if kind == "string":
+        return getattr(value, "value", value)  # accept str-valued Enums for enum shapes
+    return value
+
+
+def error_document(service_model, error) -> dict:
+    """The JSON body of an error: message plus any extra members of the modelled error shape."""
+    shape = error_shape(service_model, error.code)
+    members = shape.members if shape is not None else {}
+    # Most shapes spell it 'message'; honour the few that model 'Message'.
+    message_key = "Message" if "Message" in members and "message" not in members else "message"
+    document = {message_key: error.message}
+    for name, value in error.extra_fields.items():
+        member = members.get(name)
+        wire = member.serialization.get("name", name) if member is not None else name
+        document[wire] = write_json(member, value) if member is not None else value
+    return document
