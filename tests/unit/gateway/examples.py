@@ -79,7 +79,8 @@ def example_string(meta: dict) -> str:
     candidates = []
     if regex is not None:
         parsed = sre_parse.parse(pattern)
-        candidates += [_render(parsed, repeat) for repeat in (1, 3, 8, 20, 64)]
+        repeats = sorted({1, 3, 8, 20, low, min(high, 100)})
+        candidates += [_render(parsed, repeat) for repeat in repeats]
     candidates += ["example", "a" * max(low, 1)]
     for text in candidates:
         if low <= len(text) <= high and (regex is None or regex.fullmatch(text)):
@@ -88,6 +89,14 @@ def example_string(meta: dict) -> str:
 
 
 # --- values for whole shapes -------------------------------------------------------------------------
+
+
+def _within(value, meta: dict):
+    if "min" in meta:
+        value = max(value, meta["min"])
+    if "max" in meta:
+        value = min(value, meta["max"])
+    return value
 
 
 def example_value(shape, depth: int = 0):
@@ -100,22 +109,26 @@ def example_value(shape, depth: int = 0):
         if shape.is_tagged_union:
             name, member = next(iter(shape.members.items()))
             return {name: example_value(member, depth + 1)}
-        result = {}
-        for name, member in shape.members.items():
-            if member.serialization.get("eventstream"):
-                continue
-            if depth > 3 and name not in shape.required_members:
-                continue
-            if depth > 8:
-                continue
-            result[name] = example_value(member, depth + 1)
-        return result
+        members = {name: member for name, member in shape.members.items()
+                   if not member.serialization.get("eventstream")}
+        if depth > 3:
+            # Deep down keep the required members, or one scalar: the query protocols cannot
+            # express an empty structure, so every structure must carry something.
+            chosen = [name for name in members if name in shape.required_members]
+            scalars = [name for name, member in members.items()
+                       if member.type_name not in ("structure", "list", "map")]
+            members = {name: members[name] for name in (chosen or scalars[:1] or list(members)[:1])}
+        return {name: example_value(member, depth + 1) for name, member in members.items()}
     if kind == "list":
         count = max(1, meta.get("min", 1))
         count = min(count, meta.get("max", count))
         return [example_value(shape.member, depth + 1) for _ in range(count)]
     if kind == "map":
-        return {example_value(shape.key, depth + 1): example_value(shape.value, depth + 1)}
+        key = example_value(shape.key, depth + 1)
+        count = max(1, meta.get("min", 1))
+        # Distinct keys when the model asks for several entries.
+        keys = [key] + [f"{key}{index}" for index in range(1, count)]
+        return {item: example_value(shape.value, depth + 1) for item in keys}
     if kind == "string":
         if meta.get("enum"):
             return meta["enum"][0]
@@ -123,9 +136,9 @@ def example_value(shape, depth: int = 0):
             return {"json": "value"}
         return example_string(meta)
     if kind in ("integer", "long"):
-        return int(min(max(meta.get("min", 3), 3), meta.get("max", 3)))
+        return int(_within(3, meta))
     if kind in ("float", "double"):
-        return float(min(max(meta.get("min", 1.5), 1.5), meta.get("max", 1.5)))
+        return float(_within(1.5, meta))
     if kind == "boolean":
         return True
     if kind == "timestamp":

@@ -78,9 +78,9 @@ class QueryProtocol:
 
     def parse_request(self, operation_model: OperationModel, request: AwsRequest) -> dict:
         try:
-            pairs = request.query_params() + request.form_params()
+            pairs = request.query_params(errors="strict") + request.form_params(errors="strict")
         except (UnicodeDecodeError, ValueError):
-            raise malformed_query_string("The request body is not valid UTF-8 form data.") from None
+            raise malformed_query_string("The query string or form body is not valid UTF-8.") from None
         shape = operation_model.input_shape
         if shape is None:
             return {}

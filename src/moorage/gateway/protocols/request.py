@@ -80,14 +80,17 @@ class AwsRequest:
         if self.query_string.startswith("?"):
             self.query_string = self.query_string[1:]
 
-    def query_params(self) -> list[tuple[str, str]]:
+    def query_params(self, errors: str = "replace") -> list[tuple[str, str]]:
         """Decoded (name, value) pairs of the query string, in order, blanks kept."""
-        return parse_qsl(self.query_string, keep_blank_values=True)
+        return parse_qsl(self.query_string, keep_blank_values=True, errors=errors)
 
-    def form_params(self) -> list[tuple[str, str]]:
-        """Decoded pairs of a form-urlencoded body; empty when the body is not a form."""
+    def form_params(self, errors: str = "strict") -> list[tuple[str, str]]:
+        """Decoded pairs of a form-urlencoded body; empty when the body is not a form.
+
+        Query-protocol bodies are UTF-8: with errors="strict" a bad byte sequence raises
+        UnicodeDecodeError (the client's fault); routing reads with "replace" to find the Action.
+        """
         content_type = (self.headers.get("content-type") or "").lower()
         if not self.body or (content_type and "x-www-form-urlencoded" not in content_type):
             return []
-        # Query-protocol bodies are UTF-8; a bad byte sequence is the client's fault (see errors).
-        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        return parse_qsl(self.body.decode("utf-8", errors), keep_blank_values=True, errors=errors)

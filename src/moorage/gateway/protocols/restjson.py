@@ -149,7 +149,7 @@ def _read_payload(member: Shape, name: str, body: bytes, params: dict) -> None:
 def _header_text(member: Shape, value) -> str:
     kind = member.type_name
     if kind == "timestamp":
-        return str(format_timestamp(value, member.serialization.get("timestampFormat")))
+        return str(format_timestamp(value, member.serialization.get("timestampFormat", "rfc822")))
     if kind == "list":
         return ",".join(_header_text(member.member, item) for item in value)
     if kind == "boolean":

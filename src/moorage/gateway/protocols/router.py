@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 from botocore.model import OperationModel, ServiceModel
 
-from .errors import AwsError, malformed_query_string, unknown_operation
-from .models import SUPPORTED_SERVICES, all_service_models, get_service_model, signing_name
+from .errors import AwsError, unknown_operation
+from .models import SUPPORTED_SERVICES, all_service_models, signing_name
 from .request import AwsRequest
 
 _CREDENTIAL_IN_HEADER = re.compile(r"Credential=([^,\s]+)")
@@ -91,12 +91,8 @@ def _route_target(target: str, candidates: list[ServiceModel]):
 def _route_action(request: AwsRequest, services: list[ServiceModel], single_service: bool):
     params = dict(request.query_params())
     if "Action" not in params and request.method == "POST":
-        try:
-            params = dict(request.form_params())
-        except (UnicodeDecodeError, ValueError):
-            error = malformed_query_string("The request body is not valid UTF-8 form data.")
-            error.service_model = services[0] if single_service else None
-            raise error from None
+        # Leniently: a bad byte in some value must not hide the Action; parse() rejects it later.
+        params = dict(request.form_params(errors="replace"))
     action = params.get("Action")
     if action is None:
         return None
@@ -151,8 +147,8 @@ def _compile_template(request_uri: str) -> tuple[re.Pattern, tuple[str, ...], tu
 
 
 @functools.cache
-def _rest_rules(service_name: str) -> tuple[_UriRule, ...]:
-    service_model = get_service_model(service_name)
+def _rest_rules(service_model: ServiceModel) -> tuple[_UriRule, ...]:
+    # Keyed by the model object itself: get_service_model() hands out one instance per service.
     compiled = []
     for name in service_model.operation_names:
         http = service_model.operation_model(name).http
@@ -165,7 +161,7 @@ def _rest_rules(service_name: str) -> tuple[_UriRule, ...]:
 
 def _route_uri(service_model: ServiceModel, request: AwsRequest) -> OperationModel | None:
     query_keys = {name for name, _ in request.query_params()}
-    for rule in _rest_rules(service_model.service_name):
+    for rule in _rest_rules(service_model):
         if rule.method != request.method or not rule.regex.match(request.path):
             continue
         if all(key in query_keys for key in rule.required_query):
@@ -175,7 +171,7 @@ def _route_uri(service_model: ServiceModel, request: AwsRequest) -> OperationMod
 
 def uri_labels(operation_model: OperationModel, raw_path: str) -> dict[str, str]:
     """The decoded URI label values of `raw_path` for this operation's requestUri."""
-    for rule in _rest_rules(operation_model.service_model.service_name):
+    for rule in _rest_rules(operation_model.service_model):
         if rule.operation_name != operation_model.name:
             continue
         match = rule.regex.match(raw_path)

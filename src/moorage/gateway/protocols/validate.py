@@ -141,7 +141,8 @@ def _check(shape: Shape, value, path: str, problems: list[Problem], ec2: bool) -
         enum = meta.get("enum")
         if enum and value not in enum:
             fail(f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        pattern = meta.get("pattern")
+        # EC2 does not enforce its model's patterns (a few of them can match nothing at all).
+        pattern = None if ec2 else meta.get("pattern")
         regex = compiled_pattern(pattern) if pattern else None
         # Java's String.matches(): the whole value must match.
         if regex is not None and regex.fullmatch(value) is None:

@@ -1,0 +1,205 @@
+"""The embedded store: one SQLite file in WAL mode with durable (synchronous=FULL) commits.
+
+Writes are compare-and-set on `version`; every committed change is announced to subscribers
+(the reconcilers' work queues) after the commit, so a crash never announces an uncommitted change.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .records import AlreadyExists, Conflict, Key, NotFound, Record
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleting INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, region, kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+Subscriber = Callable[[Key], None]
+
+
+def _row_to_record(row: sqlite3.Row) -> Record:
+    return Record(
+        key=Key(row["account"], row["region"], row["kind"], row["name"]),
+        spec=json.loads(row["spec"]),
+        status=json.loads(row["status"]),
+        version=row["version"],
+        generation=row["generation"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deleting=bool(row["deleting"]),
+    )
+
+
+def _dump(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class SqliteStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        with self._write_lock:
+            self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    class _Tx:
+        def __init__(self, store: "SqliteStore"):
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._write_lock.acquire()
+            self.db = self.store._db()
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            try:
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.store._write_lock.release()
+
+    def _transaction(self) -> "_Tx":
+        return SqliteStore._Tx(self)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def _announce(self, key: Key) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber(key)
+
+    # Reads
+
+    def get(self, key: Key) -> Record | None:
+        row = self._db().execute(
+            "SELECT * FROM records WHERE account=? AND region=? AND kind=? AND name=?",
+            (key.account, key.region, key.kind, key.name),
+        ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def require(self, key: Key) -> Record:
+        record = self.get(key)
+        if record is None:
+            raise NotFound(str(key))
+        return record
+
+    def list(self, account: str | None, region: str | None, kind: str) -> list[Record]:
+        """Records of one kind, ordered by name; None for account/region means all of them."""
+        sql = "SELECT * FROM records WHERE kind=?"
+        args: list[Any] = [kind]
+        if account is not None:
+            sql += " AND account=?"
+            args.append(account)
+        if region is not None:
+            sql += " AND region=?"
+            args.append(region)
+        rows = self._db().execute(sql + " ORDER BY account, region, name", args).fetchall()
+        return [_row_to_record(row) for row in rows]
+
+    def all_keys(self, kind: str) -> Iterator[Key]:
+        for row in self._db().execute("SELECT account, region, kind, name FROM records WHERE kind=?", (kind,)):
+            yield Key(*row)
+
+    # Writes (compare-and-set on version)
+
+    def create(self, key: Key, spec: dict[str, Any], status: dict[str, Any] | None = None) -> Record:
+        now = time.time()
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
+                    (key.account, key.region, key.kind, key.name, _dump(spec), _dump(status or {}), now, now),
+                )
+        except sqlite3.IntegrityError as error:
+            raise AlreadyExists(str(key)) from error
+        self._announce(key)
+        return self.require(key)
+
+    def _write(self, record: Record, sets: str, args: list[Any]) -> Record:
+        key = record.key
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE records SET {sets}, version=version+1, updated_at=? "
+                "WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
+                [*args, time.time(), key.account, key.region, key.kind, key.name, record.version],
+            )
+            if cursor.rowcount != 1:
+                exists = db.execute(
+                    "SELECT 1 FROM records WHERE account=? AND region=? AND kind=? AND name=?",
+                    (key.account, key.region, key.kind, key.name),
+                ).fetchone()
+                raise Conflict(str(key)) if exists else NotFound(str(key))
+        self._announce(key)
+        return self.require(key)
+
+    def update_spec(self, record: Record, spec: dict[str, Any]) -> Record:
+        return self._write(record, "spec=?, generation=generation+1", [_dump(spec)])
+
+    def update_status(self, record: Record, status: dict[str, Any]) -> Record:
+        return self._write(record, "status=?", [_dump(status)])
+
+    def mark_deleting(self, record: Record) -> Record:
+        """Ask reconcilers to tear down; the record stays until they call remove()."""
+        return self._write(record, "deleting=1, generation=generation+1", [])
+
+    def remove(self, record: Record) -> None:
+        key = record.key
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM records WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
+                (key.account, key.region, key.kind, key.name, record.version),
+            )
+            if cursor.rowcount != 1:
+                raise Conflict(str(key))
+        self._announce(key)
+
+    # Settings (account credentials and other singletons)
+
+    def setting(self, name: str) -> Any:
+        row = self._db().execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        return json.loads(row["value"]) if row else None
+
+    def set_setting(self, name: str, value: Any, only_if_absent: bool = False) -> Any:
+        """Store a setting; with only_if_absent, keep (and return) an existing value."""
+        with self._transaction() as db:
+            if only_if_absent:
+                row = db.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+                if row:
+                    return json.loads(row["value"])
+            db.execute("INSERT OR REPLACE INTO settings VALUES (?,?)", (name, json.dumps(value)))
+        return value
