@@ -1,10 +1,131 @@
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
+
+ACCOUNT_ID = "111122223333"
+ACCESS_KEY_ID = "AKIAMOORAGETESTROOT1"
+SECRET_ACCESS_KEY = "moorage-test-secret-access-key-0123456789"
+REGION = "us-west-2"
+
+
+def pick_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return pick_port()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_aws_files(tmp_path_factory):
+    """Tests never touch the user's ~/.aws: Moorage writes its profile into a scratch directory."""
+    home = tmp_path_factory.mktemp("aws-home")
+    saved = {k: os.environ.get(k) for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "KUBECONFIG")}
+    os.environ["AWS_CONFIG_FILE"] = str(home / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "credentials")
+    os.environ["KUBECONFIG"] = str(home / "kubeconfig")
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
+        os.environ.pop(name, None)
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@dataclass
+class RunningMoorage:
+    url: str
+    port: int
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def client(self, service: str, region: str = REGION, **kwargs):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=kwargs.pop("access_key", ACCESS_KEY_ID),
+            aws_secret_access_key=kwargs.pop("secret_key", SECRET_ACCESS_KEY),
+            config=Config(retries={"max_attempts": 1}),
+            **kwargs,
+        )
+
+    def env(self) -> dict:
+        """Environment for the AWS CLI and kubectl run against this Moorage."""
+        return {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.url,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum=signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_moorage(data_dir: Path, port: int | None = None, extra_env: dict | None = None) -> RunningMoorage:
+    port = port or pick_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"{data_dir.name}-moorage.log"
+    env = {
+        **os.environ,
+        "MOORAGE_ACCOUNT_ID": ACCOUNT_ID,
+        "MOORAGE_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "MOORAGE_ROOT_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        **(extra_env or {}),
+    }
+    handle = log_path.open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moorage", "up", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=handle, stderr=subprocess.STDOUT, env=env,
+    )
+    running = RunningMoorage(f"http://127.0.0.1:{port}", port, data_dir, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"moorage up exited: {running.log()}")
+        try:
+            with urllib.request.urlopen(f"{running.url}/_moorage/health", timeout=2) as response:
+                if response.status == 200:
+                    return running
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"moorage up did not become healthy: {running.log()}")
+
+
+@pytest.fixture(scope="session")
+def moorage(tmp_path_factory):
+    """One Moorage for the API tests that don't need a fresh one."""
+    running = start_moorage(tmp_path_factory.mktemp("moorage") / "data")
+    yield running
+    running.stop()

@@ -1,8 +1,9 @@
-"""The aiohttp application behind `moorage up`."""
+"""The aiohttp application behind `moorage up`: health, webhooks, and the AWS endpoint."""
 
 from __future__ import annotations
 
 import time
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -12,6 +13,8 @@ HEALTH_PATH = "/_moorage/health"
 
 STARTED_AT = web.AppKey("started_at", float)
 READY = web.AppKey("ready", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def health(request: web.Request) -> web.Response:
@@ -27,9 +30,12 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def create_app() -> web.Application:
-    app = web.Application()
+def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STARTED_AT] = time.monotonic()
     app[READY] = False
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_post("/_moorage/webhooks/authenticate/{cluster_id}", authenticate)
+    # Everything else is an AWS API call; the router picks the service as AWS does.
+    app.router.add_route("*", "/{tail:.*}", aws)
     return app

@@ -1,15 +1,17 @@
-"""Run the front door until SIGINT/SIGTERM, then stop cleanly."""
+"""Run Moorage until SIGINT/SIGTERM, then stop every control plane cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import signal
 import sys
 
 from aiohttp import web
 
 from ..config import ServerConfig
+from ..runtime import Moorage
 from .app import HEALTH_PATH, READY, create_app
 
 
@@ -26,15 +28,17 @@ def _bound_port(runner: web.AppRunner, fallback: int) -> int:
 
 
 async def serve(config: ServerConfig, announce=print) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StartupError(f"cannot create the data directory {config.data_dir}: {error.strerror}") from error
-    app = create_app()
+    moorage = Moorage(config, announce)
+    app = create_app(moorage.aws, moorage.authenticate)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, config.host, config.port).start()
+        await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
     except OSError as error:
         await runner.cleanup()
         if error.errno == errno.EADDRINUSE:
@@ -44,6 +48,7 @@ async def serve(config: ServerConfig, announce=print) -> None:
         raise StartupError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from error
     port = _bound_port(runner, config.port)
     url = ServerConfig(config.host, port, config.data_dir).url
+    await moorage.start(url)
     app[READY] = True
     announce(f"Moorage is listening on {url} (health: {url}{HEALTH_PATH}); data in {config.data_dir}")
     sys.stdout.flush()
@@ -55,7 +60,8 @@ async def serve(config: ServerConfig, announce=print) -> None:
     try:
         await stop.wait()
     finally:
-        announce("Moorage is stopping")
+        announce("Moorage is stopping: stopping control planes")
         app[READY] = False
+        await moorage.stop()
         await runner.cleanup()
         announce("Moorage stopped")

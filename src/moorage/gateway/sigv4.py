@@ -76,6 +76,11 @@ _CODES: dict[str, dict[str, tuple[str, int]]] = {
         "rest-json": ("InvalidSignatureException", 403),
     },
 }
+# EC2 words two of them its own way.
+_EC2_MESSAGES = {
+    "unknown_key": "AWS was not able to validate the provided access credentials",
+    "expired": "Request has expired.",
+}
 _MISSING_MESSAGES = {
     "query": "Request is missing Authentication Token",
     "ec2": "The request must contain the parameter AWSAccessKeyId",
@@ -121,7 +126,8 @@ def verify(
     Presigned URLs are valid for X-Amz-Expires seconds; with honour_expires=False they get the
     15-minute window instead, as STS gives the presigned GetCallerIdentity behind EKS tokens.
     """
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
     try:
         return _verify(request, lookup, service, regions, now, max_skew, honour_expires)
     except _Failure as failure:
@@ -129,27 +135,27 @@ def verify(
             code, status = _CODES["missing"][protocol]
             raise AwsError(code, _MISSING_MESSAGES[protocol], status) from None
         code, status = _CODES[failure.kind][protocol]
-        raise AwsError(code, failure.message, status) from None
+        message = _EC2_MESSAGES.get(failure.kind, failure.message) if protocol == "ec2" else failure.message
+        raise AwsError(code, message, status) from None
 
 
 def _verify(request, lookup, service, regions, now, max_skew, honour_expires) -> Identity:
     query = request.query_params()
     query_names = {name for name, _ in query}
     authorization = request.headers.get("authorization")
-    if authorization is not None:
+    if authorization:
         fields = _parse_authorization(authorization)
-        amz_date_text = request.headers.get("x-amz-date")
-        signed_at = _request_time(amz_date_text, request.headers.get("date"), authorization)
-        amz_date_text = signed_at.strftime(_AMZ_DATE)
+        signed_at = _request_time(request.headers.get("x-amz-date"), request.headers.get("date"), authorization)
         presigned = False
         token = request.headers.get("x-amz-security-token")
     elif query_names & {"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"}:
         fields, signed_at, expires = _parse_presigned(dict(query))
-        amz_date_text = signed_at.strftime(_AMZ_DATE)
         presigned = True
         token = dict(query).get("X-Amz-Security-Token")
     else:
         raise _Failure("missing", "")
+    # The string to sign carries the request time in ISO basic form, whichever header gave it.
+    amz_date_text = signed_at.strftime(_AMZ_DATE)
 
     access_key, scope_date, region, scope_service, terminator = _split_credential(fields["Credential"])
     _check_scope(scope_date, region, scope_service, terminator, amz_date_text, service, regions)
@@ -168,11 +174,12 @@ def _verify(request, lookup, service, regions, now, max_skew, honour_expires) ->
 
     scope = f"{scope_date}/{region}/{scope_service}/{TERMINATOR}"
     key = signing_key(secret, scope_date, region, scope_service)
-    provided = fields["Signature"]
+    # Bytes, not str: compare_digest refuses non-ASCII text, and the signature is client input.
+    provided = fields["Signature"].encode("utf-8", "replace")
     for payload_hash in _payload_hashes(request, query, presigned):
         canonical = canonical_request(request, signed_headers, payload_hash, drop_signature=presigned)
         expected = signature(key, string_to_sign(amz_date_text, scope, canonical))
-        if hmac.compare_digest(expected, provided):
+        if hmac.compare_digest(expected.encode("ascii"), provided):
             return Identity(access_key, region, scope_service, signed_at, token)
     raise _Failure("mismatch", SIGNATURE_MISMATCH)
 
@@ -212,9 +219,11 @@ def _request_time(amz_date: str | None, date: str | None, authorization: str) ->
         return _parse_amz_date(amz_date)
     if date is not None:
         try:
-            return parsedate_to_datetime(date).astimezone(timezone.utc)
+            parsed = parsedate_to_datetime(date)
         except (TypeError, ValueError, IndexError):
             raise _Failure("incomplete", f"Date must be in RFC 1123 format. Got '{date}'.") from None
+        # '-0000' (what botocore sends) parses as naive: it still means UTC, not local time.
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
     raise _Failure(
         "incomplete",
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
@@ -264,7 +273,8 @@ def _split_credential(credential: str) -> tuple[str, str, str, str, str]:
     if len(parts) != 5 or not all(parts):
         raise _Failure(
             "incomplete",
-            f"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'",
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'",
         )
     return parts[0], parts[1], parts[2], parts[3], parts[4]
 
@@ -274,7 +284,9 @@ def _split_credential(credential: str) -> tuple[str, str, str, str, str]:
 
 def _check_scope(scope_date, region, scope_service, terminator, amz_date, service, regions) -> None:
     if terminator != TERMINATOR:
-        raise _Failure("mismatch", f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'.")
+        raise _Failure(
+            "mismatch", f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'."
+        )
     if scope_date != amz_date[:8]:
         raise _Failure(
             "mismatch",

@@ -140,7 +140,11 @@ SYNTHETIC = ServiceModel(
             "UploadOutput": {"type": "structure", "members": {"Result": {"shape": "Inner"}}, "payload": "Result"},
             "Inner": {
                 "type": "structure",
-                "members": {"Name": {"shape": "String"}, "Nested": {"shape": "InnerList"}, "Count": {"shape": "Long"}},
+                "members": {
+                    "Name": {"shape": "String"},
+                    "Nested": {"shape": "InnerList"},
+                    "Count": {"shape": "Long"},
+                },
             },
             "InnerList": {"type": "list", "member": {"shape": "Inner"}},
             "StringList": {"type": "list", "member": {"shape": "String"}},
@@ -194,7 +198,14 @@ def test_rest_json_blob_payload():
 
 def test_rest_json_response_locations():
     operation = SYNTHETIC.operation_model("PutThing")
-    result = {"Status": 202, "ETag": '"abc"', "Expires": WHEN, "Meta": {"a": "1"}, "Inner": {"Name": "x"}, "When": WHEN}
+    result = {
+        "Status": 202,
+        "ETag": '"abc"',
+        "Expires": WHEN,
+        "Meta": {"a": "1"},
+        "Inner": {"Name": "x"},
+        "When": WHEN,
+    }
     status, headers, body = serialize_response(operation, result, "rid")
     assert status == 202
     assert headers["x-expires"] == "Sat, 03 Feb 2024 04:05:06 GMT"

@@ -54,7 +54,7 @@ def test_response_parses_back_with_botocore(service, name):
     operation = service_model.operation_model(name)
     shape = operation.output_shape
     if _has_event_stream(shape):
-        pytest.skip("event-stream output (Logs StartLiveTail) is not served by this layer")
+        pytest.skip("event-stream output (Logs StartLiveTail, GetLogObject) is not served by this layer")
     result = example_value(shape) if shape is not None else {}
 
     status, headers, body = serialize_response(operation, result, "req-123")
@@ -82,7 +82,9 @@ def test_error_parses_back_with_botocore(service):
 
 def test_modelled_error_takes_status_and_fields_from_the_model():
     eks = get_service_model("eks")
-    error = AwsError("ResourceNotFoundException", "No cluster found for name: demo.", extra_fields={"clusterName": "demo"})
+    error = AwsError(
+        "ResourceNotFoundException", "No cluster found for name: demo.", extra_fields={"clusterName": "demo"}
+    )
 
     status, headers, body = serialize_error(eks, error, "rid")
 
@@ -96,7 +98,8 @@ def test_modelled_error_takes_status_and_fields_from_the_model():
 
 def test_query_error_envelope_and_fault_type():
     iam = get_service_model("iam")
-    status, headers, body = serialize_error(iam, AwsError("NoSuchEntity", "The role with name x cannot be found."), "rid")
+    error = AwsError("NoSuchEntity", "The role with name x cannot be found.")
+    status, headers, body = serialize_error(iam, error, "rid")
     assert status == 404
     text = body.decode()
     assert text.startswith('<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">')
@@ -142,6 +145,20 @@ def test_rest_json_timestamps_are_epoch_seconds_with_milliseconds():
     assert body == b'{"cluster": {"name": "demo", "createdAt": 1704164645.678}}'
     parsed = botocore_parse("rest-json", operation.output_shape, 200, {}, body)
     assert parsed["cluster"]["createdAt"] == created
+
+
+def test_whole_second_timestamps_are_still_floats():
+    operation = get_service_model("eks").operation_model("DescribeCluster")
+    created = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    _, _, body = serialize_response(operation, {"cluster": {"createdAt": created}}, "rid")
+    assert body == b'{"cluster": {"createdAt": 1704164645.0}}'
+
+
+def test_ec2_timestamps_always_show_milliseconds():
+    operation = get_service_model("ec2").operation_model("DescribeVolumes")
+    created = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    _, _, body = serialize_response(operation, {"Volumes": [{"CreateTime": created}]}, "rid")
+    assert b"<createTime>2024-01-02T03:04:05.000Z</createTime>" in body
 
 
 def test_naive_datetimes_are_taken_as_utc():

@@ -14,6 +14,7 @@ class Ec2Protocol(QueryProtocol):
     protocol = "ec2"
     # EC2 has no spelling for an empty list, so a bare 'Name=' is not one.
     empty_list_as_blank = False
+    timestamp_format = "iso8601-millis"  # EC2 writes '2024-01-02T03:04:05.000Z'
 
     def input_name(self, member: Shape, member_name: str) -> str:
         # EC2 input names: queryName, else the locationName with its first letter capitalised.

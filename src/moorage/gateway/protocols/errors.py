@@ -55,12 +55,8 @@ class AwsError(Exception):
 
 
 def error_shape(service_model: ServiceModel | None, code: str):
-    if service_model is None:
-        return None
-    try:
-        return service_model.shape_for_error_code(code)
-    except Exception:  # an unknown code is normal: many AWS errors are not modelled
-        return None
+    """The model's shape for an error code, or None (many AWS errors are not modelled)."""
+    return service_model.shape_for_error_code(code) if service_model is not None else None
 
 
 def new_request_id() -> str:

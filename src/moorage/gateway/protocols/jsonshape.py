@@ -9,7 +9,7 @@ from botocore.model import Shape
 from .errors import error_shape, serialization_error
 from .scalars import format_blob, format_float, format_timestamp, read_blob, read_float, read_timestamp
 
-_TARGET = {
+TARGET_NAMES = {
     "string": "a String",
     "integer": "an Integer",
     "long": "a Long",
@@ -31,6 +31,8 @@ def load_json_body(body: bytes) -> dict:
         return {}
     try:
         document = json.loads(body)
+    except RecursionError:  # absurdly deep nesting must stay a client error, not a crash
+        raise serialization_error("The request body is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise serialization_error(f"The request body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
@@ -54,7 +56,7 @@ def _mismatch(value, type_name: str) -> str:
         return "Start of structure or map found where not expected."
     if isinstance(value, list):
         return "Start of list found where not expected."
-    return f"{_token(value)} can not be converted to {_TARGET.get(type_name, 'the expected type')}"
+    return f"{_token(value)} can not be converted to {TARGET_NAMES.get(type_name, 'the expected type')}"
 
 
 def read_json(shape: Shape, value):

@@ -50,7 +50,11 @@ class FlatParams:
 
     def indices(self, prefix: str) -> list[int]:
         """The numeric children of `prefix`, in numeric order (clients need not send them in order)."""
-        return sorted(int(segment) for segment in self.children.get(prefix, ()) if segment.isdigit())
+        return sorted(
+            int(segment)
+            for segment in self.children.get(prefix, ())
+            if segment.isascii() and segment.isdigit() and len(segment) < 10
+        )
 
 
 class QueryProtocol:
@@ -59,6 +63,7 @@ class QueryProtocol:
     protocol = "query"
     # The query protocol sends an empty list as a bare 'Name=' parameter.
     empty_list_as_blank = True
+    timestamp_format = "iso8601"
 
     # --- names -----------------------------------------------------------------------------------
 
@@ -90,6 +95,8 @@ class QueryProtocol:
     def _read(self, shape: Shape, prefix: str, params: FlatParams):
         kind = shape.type_name
         if kind == "structure":
+            if prefix and prefix not in params.children:
+                return _MISSING  # nothing sent under it (this also ends recursive shapes)
             result = {}
             for name, member in shape.members.items():
                 key = self.input_name(member, name)
@@ -225,7 +232,7 @@ class QueryProtocol:
     def _text(self, shape: Shape, value) -> str:
         kind = shape.type_name
         if kind == "timestamp":
-            return str(format_timestamp(value, shape.serialization.get("timestampFormat", "iso8601")))
+            return str(format_timestamp(value, shape.serialization.get("timestampFormat", self.timestamp_format)))
         if kind == "boolean":
             return format_bool(value)
         if kind in ("float", "double"):

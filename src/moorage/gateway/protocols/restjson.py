@@ -8,10 +8,19 @@ import json
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from .errors import AwsError, serialization_error
-from .jsonshape import error_document, load_json_body, read_json, write_json, write_json_scalar
+from .jsonshape import TARGET_NAMES, error_document, load_json_body, read_json, write_json, write_json_scalar
 from .request import AwsRequest
 from .router import uri_labels
-from .scalars import format_bool, format_float, format_timestamp, read_blob, read_bool, read_float, read_int, read_timestamp
+from .scalars import (
+    format_bool,
+    format_float,
+    format_timestamp,
+    read_blob,
+    read_bool,
+    read_float,
+    read_int,
+    read_timestamp,
+)
 
 
 def _from_text(shape: Shape, text: str):
@@ -29,8 +38,7 @@ def _from_text(shape: Shape, text: str):
         if kind == "blob":
             return read_blob(text)
     except ValueError:
-        target = {"integer": "an Integer", "long": "a Long", "boolean": "a Boolean", "timestamp": "a Date"}
-        raise serialization_error(f"STRING_VALUE can not be converted to {target.get(kind, 'a ' + kind)}") from None
+        raise serialization_error(f"STRING_VALUE can not be converted to {TARGET_NAMES[kind]}") from None
     if kind == "string" and shape.serialization.get("jsonvalue"):
         try:
             return json.loads(base64.b64decode(text))
@@ -151,7 +159,7 @@ def _header_text(member: Shape, value) -> str:
     if kind == "timestamp":
         return str(format_timestamp(value, member.serialization.get("timestampFormat", "rfc822")))
     if kind == "list":
-        return ",".join(_header_text(member.member, item) for item in value)
+        return ",".join(_quote_list_item(_header_text(member.member, item)) for item in value)
     if kind == "boolean":
         return format_bool(value)
     if kind in ("float", "double"):
@@ -159,6 +167,13 @@ def _header_text(member: Shape, value) -> str:
     if kind == "string" and member.serialization.get("jsonvalue"):
         return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
     return str(write_json_scalar(member, value))
+
+
+def _quote_list_item(text: str) -> str:
+    # The inverse of _split_header_list: quote items that hold a comma or a quote.
+    if "," in text or '"' in text:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
 
 
 def serialize_response(operation_model: OperationModel, result: dict, request_id: str):

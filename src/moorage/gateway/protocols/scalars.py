@@ -61,19 +61,21 @@ def _aware(value) -> datetime:
 
 
 def format_timestamp(value, fmt: str):
-    """Render a datetime (naive means UTC), epoch number or ISO string in a model timestampFormat."""
+    """Render a datetime (naive means UTC), epoch number or ISO string in a model timestampFormat.
+
+    'iso8601-millis' is ours: ISO 8601 that always shows milliseconds, as EC2 writes it.
+    """
     moment = _aware(value)
     fmt = fmt.lower()
     if fmt == "unixtimestamp":
-        seconds = calendar.timegm(moment.utctimetuple()) + moment.microsecond // 1000 / 1000
-        # Whole seconds stay integers so a round trip through JSON keeps the type simple.
-        return int(seconds) if seconds == int(seconds) else seconds
+        # Epoch seconds as a float with millisecond precision, as AWS's JSON services send them.
+        return calendar.timegm(moment.utctimetuple()) + moment.microsecond // 1000 / 1000
     if fmt == "rfc822":
         return format_datetime(moment.replace(microsecond=0), usegmt=True)
-    if fmt == "iso8601":
+    if fmt in ("iso8601", "iso8601-millis"):
         text = moment.strftime("%Y-%m-%dT%H:%M:%S")
         millis = moment.microsecond // 1000
-        return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+        return f"{text}.{millis:03d}Z" if millis or fmt == "iso8601-millis" else f"{text}Z"
     raise ValueError(f"unknown timestampFormat {fmt!r}")
 
 

@@ -1,0 +1,211 @@
+"""The cluster reconciler: from a cluster record to a running, reachable control plane (and back).
+
+Phases, each idempotent: shared etcd → API port → PKI → etcd user → processes → /readyz →
+status ACTIVE. Deletion: processes stopped → etcd keys, user and role removed → files removed →
+record removed. After any crash the next pass picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from ..infra import controlplane
+from ..infra.etcd import SharedEtcd, cluster_user, free_port
+from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
+from ..infra.processes import Supervisor
+from ..infra.toolchain import locate
+from ..services.eks.clusters import CLUSTER, UPDATE
+from ..services.eks.versions import patch_version
+from ..store import Conflict, Key, Record, SqliteStore
+
+log = logging.getLogger(__name__)
+
+READY_POLL_SECONDS = 0.1
+START_TIMEOUT_SECONDS = 180.0
+HEALTH_RECHECK_SECONDS = 15.0
+
+
+class ClusterReconciler:
+    def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str):
+        self.store = store
+        self.supervisor = supervisor
+        self.etcd = etcd
+        self.data_dir = data_dir
+        self.base_url = base_url
+        self._ssl: dict[str, object] = {}
+
+    def paths(self, record: Record) -> controlplane.ClusterPaths:
+        key = record.key
+        return controlplane.ClusterPaths.of(self.data_dir, key.account, key.region, key.name, record.spec["id"])
+
+    def process_prefix(self, record: Record) -> str:
+        key = record.key
+        return f"{key.account}/{key.region}/{key.name}-{record.spec['id']}"
+
+    def process_names(self, record: Record) -> list[str]:
+        return [f"{self.process_prefix(record)}/{c}" for c in controlplane.COMPONENTS]
+
+    async def reconcile(self, key: Key) -> float | None:
+        record = self.store.get(key)
+        if record is None:
+            return None
+        if record.deleting:
+            await self._delete(record)
+            return None
+        return await self._ensure(record)
+
+    def _write_status(self, record: Record, **changes) -> Record:
+        """Merge changes into status, re-reading on conflict (status is ours alone; spec may move)."""
+        while True:
+            status = {**record.status, **changes}
+            if status == record.status:
+                return record
+            try:
+                return self.store.update_status(record, status)
+            except Conflict:
+                fresh = self.store.get(record.key)
+                if fresh is None:
+                    return record
+                record = fresh
+
+    async def _ensure(self, record: Record) -> float | None:
+        spec, status = record.spec, record.status
+        started = status.get("provisioningStartedAt") or time.time()
+        try:
+            binaries = {c: locate(c, patch_version(spec["version"])) for c in controlplane.COMPONENTS}
+        except FileNotFoundError as error:
+            self._fail(record, "Other", str(error))
+            return None
+        admin = await self.etcd.ensure()
+        port = status.get("port")
+        if not port:
+            port = free_port()
+            record = self._write_status(record, port=port, provisioningStartedAt=started)
+        paths = self.paths(record)
+        network = spec["kubernetesNetworkConfig"]
+        server_url = f"https://127.0.0.1:{port}"
+        pki = await asyncio.to_thread(
+            ensure_cluster_pki,
+            paths.pki,
+            server_url=server_url,
+            service_ip=first_service_ip(network["serviceIpv4Cidr"]),
+            extra_sans_dns=[f"{spec['id']}.moorage.local"],
+        )
+        etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
+        await admin.ensure_cluster_user(spec["id"])
+        api_config = spec.get("kubeApiServerConfig") or {}
+        node_ports = api_config.get("serviceNodePortRange")
+        kcm_config = spec.get("kubeControllerManagerConfig") or {}
+        settings = controlplane.ControlPlaneSettings(
+            cluster_id=spec["id"],
+            process_prefix=self.process_prefix(record),
+            port=port,
+            service_cidr=network["serviceIpv4Cidr"],
+            issuer=spec["identity"]["oidc"]["issuer"],
+            webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
+            event_ttl=api_config.get("eventTtl"),
+            node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
+            terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),
+            hpa_sync_period=(kcm_config.get("horizontalPodAutoscalerControllerConfig") or {}).get("horizontalPodAutoscalerSyncPeriod"),
+            scoring_strategy=((spec.get("kubeSchedulerConfig") or {}).get("nodeResourcesFit") or {}).get("scoringStrategy"),
+        )
+        specs = await asyncio.to_thread(
+            controlplane.process_specs, binaries, paths, pki, self.etcd.pki, etcd_client, self.etcd.endpoint, settings
+        )
+        for process in specs:
+            await self.supervisor.ensure(process)
+        context = self._ssl.get(spec["id"]) or controlplane.admin_ssl_context(pki)
+        self._ssl[spec["id"]] = context
+        ready, detail = await controlplane.readyz(port, context)
+        if not ready:
+            if status.get("status") == "CREATING" and time.time() - started > START_TIMEOUT_SECONDS:
+                self._fail(record, "ClusterUnreachable", f"kube-apiserver did not become ready: {self._tail(specs[0])or detail}")
+                return None
+            issues = self._process_issues(record) or [
+                {"code": "ClusterUnreachable", "message": f"kube-apiserver is not ready yet: {detail[:300]}", "resourceIds": [record.key.name]}
+            ]
+            if status.get("status") != "CREATING":
+                self._write_status(record, healthIssues=issues)
+            return READY_POLL_SECONDS if status.get("status") == "CREATING" else 1.0
+        record = self._write_status(
+            record,
+            status="ACTIVE",
+            endpoint=server_url,
+            caData=pki.certificate_authority_data,
+            healthIssues=self._process_issues(record),
+            appliedUpdate=spec.get("_pendingUpdate"),
+            observedGeneration=record.generation,
+            provisioningStartedAt=None,
+        )
+        self._complete_update(record)
+        return HEALTH_RECHECK_SECONDS
+
+    def _tail(self, process) -> str:
+        try:
+            text = process.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-3:])[-500:]
+
+    def _process_issues(self, record: Record) -> list[dict]:
+        issues = []
+        for name in self.process_names(record):
+            try:
+                process = self.supervisor.status(name)
+            except KeyError:
+                continue
+            if process.state != "running":
+                component = name.rsplit("/", 1)[-1]
+                reason = process.last_exit.describe() if process.last_exit else process.state
+                issues.append(
+                    {
+                        "code": "ClusterUnreachable" if component == "kube-apiserver" else "Other",
+                        "message": f"{component} is {process.state} ({reason}); restarted {process.restarts} times. "
+                        f"Last output: {(process.last_error_tail or '')[-300:]}",
+                        "resourceIds": [record.key.name],
+                    }
+                )
+        return issues
+
+    def _fail(self, record: Record, code: str, message: str) -> None:
+        log.error("cluster %s failed: %s", record.key, message)
+        self._write_status(
+            record, status="FAILED", healthIssues=[{"code": code, "message": message, "resourceIds": [record.key.name]}]
+        )
+
+    def _complete_update(self, record: Record) -> None:
+        update_id = record.spec.get("_pendingUpdate")
+        if not update_id:
+            return
+        update = self.store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
+        if update is not None and update.status.get("status") == "InProgress":
+            try:
+                self.store.update_status(update, {**update.status, "status": "Successful"})
+            except Conflict:
+                pass
+
+    async def _delete(self, record: Record) -> None:
+        for name in self.process_names(record):
+            await self.supervisor.stop(name)
+            await self.supervisor.kill_recorded(name, self.paths(record).state)
+        admin = await self.etcd.ensure()
+        await admin.remove_cluster(record.spec["id"])
+        await asyncio.to_thread(shutil.rmtree, self.paths(record).root, True)
+        self._ssl.pop(record.spec["id"], None)
+        for update in self.store.list(record.key.account, record.key.region, UPDATE):
+            if update.spec.get("clusterName") == record.key.name:
+                try:
+                    self.store.remove(update)
+                except Conflict:
+                    pass
+        fresh = self.store.get(record.key)
+        if fresh is not None and fresh.spec.get("id") == record.spec["id"]:
+            self.store.remove(fresh)
+
+
+def cluster_keys(store: SqliteStore) -> list[Key]:
+    return list(store.all_keys(CLUSTER))

@@ -1,0 +1,229 @@
+"""One cluster's control plane: where its files live and how its three processes are started.
+
+Flags follow kubeadm's static pods and EKS's published settings, tuned for many small control
+planes on one machine (no profiling, no leader election for single instances, no serving ports
+for the controller manager and scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from .etcd import EtcdEndpoint, cluster_prefix
+from .pki import CertPaths, ClusterPki, EtcdPki
+from .processes import ProcessSpec
+
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, data_dir: Path, account: str, region: str, name: str, cluster_id: str) -> "ClusterPaths":
+        return cls(data_dir / "clusters" / account / region / f"{name}-{cluster_id}")
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+
+@dataclass(frozen=True)
+class ControlPlaneSettings:
+    """Everything from the cluster's spec that changes a process's flags."""
+
+    cluster_id: str
+    process_prefix: str  # "<account>/<region>/<name>"
+    port: int
+    service_cidr: str
+    issuer: str
+    webhook_url: str
+    event_ttl: str | None = None
+    node_port_range: tuple[int, int] | None = None
+    terminated_pod_gc_threshold: int | None = None
+    hpa_sync_period: str | None = None
+    scoring_strategy: dict | None = None
+
+
+def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str) -> Path:
+    """kube-apiserver's token-review webhook: Moorage's /_moorage/webhooks/authenticate/<cluster id>."""
+    paths.config.mkdir(parents=True, exist_ok=True)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "moorage", "cluster": {"server": webhook_url}}],
+        "users": [{"name": "kube-apiserver", "user": {}}],
+        "contexts": [{"name": "webhook", "context": {"cluster": "moorage", "user": "kube-apiserver"}}],
+        "current-context": "webhook",
+    }
+    path = paths.config / "authentication-webhook.kubeconfig"
+    text = json.dumps(config, indent=2)
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def write_scheduler_config(paths: ClusterPaths, pki: ClusterPki, scoring_strategy: dict | None) -> Path | None:
+    if not scoring_strategy:
+        return None
+    strategy = {"type": scoring_strategy.get("type", "LeastAllocated")}
+    if scoring_strategy.get("resources"):
+        strategy["resources"] = [{"name": r["name"], "weight": r.get("weight", 1)} for r in scoring_strategy["resources"]]
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": str(pki.scheduler.kubeconfig)},
+        "leaderElection": {"leaderElect": False},
+        "profiles": [
+            {
+                "schedulerName": "default-scheduler",
+                "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": strategy}}],
+            }
+        ],
+    }
+    paths.config.mkdir(parents=True, exist_ok=True)
+    path = paths.config / "scheduler.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def process_specs(
+    binaries: dict[str, Path],
+    paths: ClusterPaths,
+    pki: ClusterPki,
+    etcd_pki: EtcdPki,
+    etcd_client: CertPaths,
+    etcd: EtcdEndpoint,
+    settings: ControlPlaneSettings,
+) -> list[ProcessSpec]:
+    webhook = write_webhook_kubeconfig(paths, settings.webhook_url)
+    apiserver = [
+        str(binaries["kube-apiserver"]),
+        "--advertise-address=127.0.0.1",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={settings.port}",
+        f"--etcd-servers={etcd.client_url}",
+        f"--etcd-cafile={etcd_pki.ca.cert}",
+        f"--etcd-certfile={etcd_client.cert}",
+        f"--etcd-keyfile={etcd_client.key}",
+        f"--etcd-prefix={cluster_prefix(settings.cluster_id)}",
+        "--etcd-compaction-interval=0",
+        f"--service-cluster-ip-range={settings.service_cidr}",
+        f"--client-ca-file={pki.ca.cert}",
+        f"--tls-cert-file={pki.apiserver.cert}",
+        f"--tls-private-key-file={pki.apiserver.key}",
+        f"--kubelet-client-certificate={pki.apiserver_kubelet_client.cert}",
+        f"--kubelet-client-key={pki.apiserver_kubelet_client.key}",
+        f"--service-account-issuer={settings.issuer}",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        "--api-audiences=https://kubernetes.default.svc,sts.amazonaws.com",
+        "--authorization-mode=Node,RBAC",
+        f"--authentication-token-webhook-config-file={webhook}",
+        "--authentication-token-webhook-version=v1",
+        "--enable-admission-plugins=NodeRestriction",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-username-headers=X-Remote-User",
+        f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client.key}",
+        "--allow-privileged=true",
+        "--anonymous-auth=true",
+        "--profiling=false",
+        "--v=1",
+    ]
+    if settings.event_ttl:
+        apiserver.append(f"--event-ttl={settings.event_ttl}")
+    if settings.node_port_range:
+        apiserver.append(f"--service-node-port-range={settings.node_port_range[0]}-{settings.node_port_range[1]}")
+    controller_manager = [
+        str(binaries["kube-controller-manager"]),
+        f"--kubeconfig={pki.controller_manager.kubeconfig}",
+        f"--authentication-kubeconfig={pki.controller_manager.kubeconfig}",
+        f"--authorization-kubeconfig={pki.controller_manager.kubeconfig}",
+        "--bind-address=127.0.0.1",
+        "--secure-port=0",
+        "--leader-elect=false",
+        "--profiling=false",
+        "--use-service-account-credentials=true",
+        "--controllers=*,bootstrapsigner,tokencleaner",
+        f"--cluster-signing-cert-file={pki.ca.cert}",
+        f"--cluster-signing-key-file={pki.ca.key}",
+        f"--root-ca-file={pki.ca.cert}",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--service-cluster-ip-range={settings.service_cidr}",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        "--v=1",
+    ]
+    if settings.terminated_pod_gc_threshold is not None:
+        controller_manager.append(f"--terminated-pod-gc-threshold={settings.terminated_pod_gc_threshold}")
+    if settings.hpa_sync_period:
+        controller_manager.append(f"--horizontal-pod-autoscaler-sync-period={settings.hpa_sync_period}")
+    scheduler_config = write_scheduler_config(paths, pki, settings.scoring_strategy)
+    scheduler = [
+        str(binaries["kube-scheduler"]),
+        f"--authentication-kubeconfig={pki.scheduler.kubeconfig}",
+        f"--authorization-kubeconfig={pki.scheduler.kubeconfig}",
+        "--bind-address=127.0.0.1",
+        "--secure-port=0",
+        "--profiling=false",
+        "--v=1",
+    ]
+    if scheduler_config:
+        scheduler.append(f"--config={scheduler_config}")
+    else:
+        scheduler += [f"--kubeconfig={pki.scheduler.kubeconfig}", "--leader-elect=false"]
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    paths.state.mkdir(parents=True, exist_ok=True)
+    return [
+        ProcessSpec(
+            name=f"{settings.process_prefix}/{component}",
+            argv=argv,
+            log_path=paths.log(component),
+            state_dir=paths.state,
+        )
+        for component, argv in zip(COMPONENTS, (apiserver, controller_manager, scheduler))
+    ]
+
+
+def admin_ssl_context(pki: ClusterPki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
+    return context
+
+
+async def readyz(port: int, context: ssl.SSLContext, timeout: float = 2.0) -> tuple[bool, str]:
+    """Ask kube-apiserver's /readyz as Moorage's admin identity; (ready, body or error)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            async with session.get(f"https://127.0.0.1:{port}/readyz", ssl=context) as response:
+                body = await response.text()
+                return response.status == 200, body
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+        return False, str(error) or type(error).__name__

@@ -1,0 +1,118 @@
+"""The composition root of `moorage up`: store, account, services, reconcilers and processes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from aiohttp import web
+
+from .config import ServerConfig
+from .controllers.clusters import ClusterReconciler, cluster_keys
+from .controllers.runtime import Controller
+from .gateway.aws import AwsEndpoint
+from .gateway.webhooks import TokenReviewWebhook
+from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
+from .infra.processes import ProcessStatus, Supervisor
+from .infra.toolchain import default_cache
+from .infra.toolchain.catalog import ETCD_VERSION, Binary
+from .services.accounts import CredentialStore, ensure_aws_profile, ensure_root_account
+from .services.ec2.service import Ec2Service
+from .services.eks.clusters import CLUSTER
+from .services.eks.service import EksService
+from .services.sts.service import StsService
+from .store import Key, SqliteStore
+
+log = logging.getLogger(__name__)
+
+ETCD_SETTING = "etcd-endpoint"
+# Clean shutdown order: clients of etcd first, etcd last.
+STOP_ORDER = ("*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver", "etcd")
+
+
+def cluster_key_for_process(name: str) -> Key | None:
+    """'<account>/<region>/<cluster>-<uuid>/<component>' -> the cluster's record key."""
+    parts = name.split("/")
+    if len(parts) != 4 or len(parts[2]) < 38:
+        return None
+    return Key(parts[0], parts[1], CLUSTER, parts[2][:-37])
+
+
+class Moorage:
+    def __init__(self, config: ServerConfig, announce: Callable[[str], None]):
+        self.config = config
+        self.announce = announce
+        self.store = SqliteStore(config.data_dir / "state.db")
+        root, created = ensure_root_account(self.store)
+        self.root = root
+        self.created_account = created
+        self.credentials = CredentialStore(root)
+        self.supervisor = Supervisor(on_change=self._process_changed)
+        self.controller: Controller | None = None
+        self.endpoint: AwsEndpoint | None = None
+        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id)
+        self._cluster_ids: dict[str, Key] = {}
+
+    # Request handlers (bound before the port is known; wired in start()).
+
+    async def aws(self, request: web.Request) -> web.StreamResponse:
+        assert self.endpoint is not None
+        return await self.endpoint.handle(request)
+
+    async def authenticate(self, request: web.Request) -> web.StreamResponse:
+        return await self.webhook.handle(request)
+
+    def _cluster_for_id(self, cluster_id: str) -> dict | None:
+        key = self._cluster_ids.get(cluster_id)
+        record = self.store.get(key) if key else None
+        if record is None or record.spec.get("id") != cluster_id:
+            record = next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
+            if record is None:
+                return None
+            self._cluster_ids[cluster_id] = record.key
+        return record.spec
+
+    def _process_changed(self, status: ProcessStatus) -> None:
+        key = cluster_key_for_process(status.name)
+        if key is not None and self.controller is not None:
+            self.controller.enqueue(key)
+
+    def _on_store_change(self, key: Key) -> None:
+        if key.kind == CLUSTER and self.controller is not None:
+            self.controller.enqueue(key)
+
+    async def start(self, url: str) -> None:
+        """Wire services for the bound URL, then resume every cluster's reconcile (adopting processes)."""
+        if self.created_account:
+            self.announce(
+                "Created Moorage account "
+                f"{self.root.account_id} with root credentials (shown once):\n"
+                f"  aws_access_key_id = {self.root.access_key_id}\n"
+                f"  aws_secret_access_key = {self.root.secret_access_key}"
+            )
+        for path in ensure_aws_profile(self.root, url):
+            self.announce(f"Added the AWS profile 'moorage' to {path}: use `aws --profile moorage ...`")
+        services = {
+            "eks": EksService(self.store, url),
+            "ec2": Ec2Service(),
+            "sts": StsService(self.credentials),
+        }
+        self.endpoint = AwsEndpoint(services, self.credentials)
+        stored = self.store.setting(ETCD_SETTING)
+        endpoint = EtcdEndpoint(**stored) if stored else EtcdEndpoint.new(free_port(), free_port())
+        if not stored:
+            self.store.set_setting(ETCD_SETTING, endpoint.__dict__)
+        etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
+        etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
+        reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
+        self.controller = Controller("clusters", reconciler.reconcile)
+        self.controller.start()
+        self.store.subscribe(self._on_store_change)
+        for key in cluster_keys(self.store):
+            self.controller.enqueue(key)
+
+    async def stop(self) -> None:
+        if self.controller is not None:
+            await self.controller.stop()
+        await self.supervisor.stop_all(order=STOP_ORDER)
+        await self.supervisor.close()

@@ -1,0 +1,143 @@
+"""The Moorage account: created on first start with root credentials, and the `moorage` AWS profile.
+
+MOORAGE_ACCOUNT_ID, MOORAGE_ROOT_ACCESS_KEY_ID and MOORAGE_ROOT_SECRET_ACCESS_KEY preset the
+account at first start (CI and tests); afterwards the stored account wins, so restarts never
+change credentials under a user's feet.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..store import SqliteStore
+
+ROOT_ACCOUNT_SETTING = "root-account"
+PROFILE_NAME = "moorage"
+DEFAULT_REGION = "us-east-1"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
+@dataclass(frozen=True)
+class RootAccount:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:root"
+
+
+class AccountConfigError(ValueError):
+    pass
+
+
+def _new_account() -> RootAccount:
+    account_id = str(secrets.randbelow(9 * 10**11) + 10**11)
+    access_key_id = "AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    return RootAccount(account_id, access_key_id, secret)
+
+
+def _from_environment() -> RootAccount | None:
+    account_id = os.environ.get("MOORAGE_ACCOUNT_ID")
+    key = os.environ.get("MOORAGE_ROOT_ACCESS_KEY_ID")
+    secret = os.environ.get("MOORAGE_ROOT_SECRET_ACCESS_KEY")
+    if not (account_id or key or secret):
+        return None
+    generated = _new_account()
+    account = RootAccount(account_id or generated.account_id, key or generated.access_key_id, secret or generated.secret_access_key)
+    if not re.fullmatch(r"\d{12}", account.account_id):
+        raise AccountConfigError(f"MOORAGE_ACCOUNT_ID must be 12 digits, got {account.account_id!r}")
+    if not re.fullmatch(r"[A-Z0-9]{16,128}", account.access_key_id):
+        raise AccountConfigError("MOORAGE_ROOT_ACCESS_KEY_ID must be 16-128 upper-case letters and digits")
+    if len(account.secret_access_key) < 16:
+        raise AccountConfigError("MOORAGE_ROOT_SECRET_ACCESS_KEY must be at least 16 characters")
+    return account
+
+
+def ensure_root_account(store: SqliteStore) -> tuple[RootAccount, bool]:
+    """The stored root account, creating it on first start; returns (account, created_now)."""
+    stored = store.setting(ROOT_ACCOUNT_SETTING)
+    if stored:
+        return RootAccount(**stored), False
+    candidate = _from_environment() or _new_account()
+    kept = store.set_setting(ROOT_ACCOUNT_SETTING, candidate.__dict__, only_if_absent=True)
+    account = RootAccount(**kept)
+    return account, account == candidate
+
+
+def _aws_file(env_name: str, default: str) -> Path:
+    return Path(os.environ.get(env_name) or Path.home() / ".aws" / default).expanduser()
+
+
+def _has_section(path: Path, section: str) -> bool:
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path)
+    except configparser.Error:
+        return True  # a file we can't parse is left alone rather than risk damaging it
+    return parser.has_section(section)
+
+
+def _append_section(path: Path, section: str, values: dict[str, str]) -> None:
+    """Append, never rewrite: the user's comments and other profiles stay exactly as they were."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = path.read_text() if path.exists() else ""
+    lines = [f"[{section}]", *(f"{name} = {value}" for name, value in values.items())]
+    separator = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
+    with path.open("a") as handle:
+        handle.write(separator + "\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def ensure_aws_profile(account: RootAccount, endpoint_url: str, region: str = DEFAULT_REGION) -> list[Path]:
+    """Add [profile moorage] and its credentials to the user's AWS files if absent; returns files written."""
+    written: list[Path] = []
+    config_path = _aws_file("AWS_CONFIG_FILE", "config")
+    if not _has_section(config_path, f"profile {PROFILE_NAME}"):
+        _append_section(
+            config_path, f"profile {PROFILE_NAME}", {"region": region, "endpoint_url": endpoint_url, "output": "json"}
+        )
+        written.append(config_path)
+    credentials_path = _aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    if not _has_section(credentials_path, PROFILE_NAME):
+        _append_section(
+            credentials_path,
+            PROFILE_NAME,
+            {"aws_access_key_id": account.access_key_id, "aws_secret_access_key": account.secret_access_key},
+        )
+        written.append(credentials_path)
+    return written
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who signed a request: the account, the principal's ARN and its unique id (UserId in STS)."""
+
+    account_id: str
+    arn: str
+    user_id: str
+    access_key_id: str
+
+
+class CredentialStore:
+    """Looks up secrets and principals by access key id (the root account's for now; IAM adds users)."""
+
+    def __init__(self, root: RootAccount):
+        self.root = root
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        return self.root.secret_access_key if access_key_id == self.root.access_key_id else None
+
+    def principal_for(self, access_key_id: str) -> Principal | None:
+        if access_key_id != self.root.access_key_id:
+            return None
+        return Principal(self.root.account_id, self.root.arn, self.root.account_id, access_key_id)

@@ -1,0 +1,64 @@
+"""What every service handler receives, and how a service lists its operations."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+
+from ..gateway.protocols.errors import AwsError
+from .regions import partition
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    account: str
+    region: str
+    principal_arn: str
+    access_key_id: str
+    request_id: str
+
+    @property
+    def partition(self) -> str:
+        return partition(self.region)
+
+
+Handler = Callable[[RequestContext, dict], "dict | Awaitable[dict]"]
+
+
+class Service:
+    """A service answers operations by name; methods named after operations are its handlers."""
+
+    name: str = ""
+
+    def handler(self, operation: str) -> Handler | None:
+        method = getattr(self, operation, None)
+        if method is None or not operation[:1].isupper():
+            return None
+        return method
+
+
+def match_filters(items: Iterable[dict], filters: list[dict] | None, fields: dict[str, Callable[[dict], Any]]) -> list[dict]:
+    """EC2-style Filters (Name, Values with * and ? wildcards; tag:<key>); unknown names are errors."""
+    selected = list(items)
+    for filter_ in filters or []:
+        name, values = filter_.get("Name", ""), filter_.get("Values") or []
+        if name.startswith("tag:"):
+            key = name[4:]
+
+            def read(item: dict, key: str = key) -> list[str]:
+                return [t["Value"] for t in item.get("Tags", []) if t.get("Key") == key]
+
+        elif name in fields:
+            read = fields[name]
+        else:
+            raise AwsError("InvalidParameterValue", f"The filter '{name}' is invalid")
+
+        def matches(item: dict) -> bool:
+            found = read(item)
+            found = found if isinstance(found, list) else [found]
+            texts = [str(v).lower() if isinstance(v, bool) else str(v) for v in found if v is not None]
+            return any(fnmatch.fnmatchcase(text, pattern) for text in texts for pattern in values)
+
+        selected = [item for item in selected if matches(item)]
+    return selected

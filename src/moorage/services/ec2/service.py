@@ -1,0 +1,116 @@
+"""EC2 operations Moorage answers (ec2 protocol, parsed and serialized from botocore's model)."""
+
+from __future__ import annotations
+
+from ...gateway.protocols.errors import AwsError
+from ..base import RequestContext, Service, match_filters
+from ..regions import availability_zones
+from .network import default_security_group, default_subnets, default_vpc
+
+
+def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_code: str, noun: str) -> list[dict]:
+    if not ids:
+        return items
+    by_id = {item[id_field]: item for item in items}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise AwsError(not_found_code, f"The {noun} '{missing[0]}' does not exist")
+    return [by_id[i] for i in dict.fromkeys(ids)]
+
+
+class Ec2Service(Service):
+    name = "ec2"
+
+    def DescribeAvailabilityZones(self, ctx: RequestContext, params: dict) -> dict:
+        zones = [
+            {
+                "ZoneName": name,
+                "ZoneId": zone_id,
+                "State": "available",
+                "RegionName": ctx.region,
+                "GroupName": ctx.region,
+                "NetworkBorderGroup": ctx.region,
+                "OptInStatus": "opt-in-not-required",
+                "ZoneType": "availability-zone",
+                "Messages": [],
+            }
+            for name, zone_id in availability_zones(ctx.region)
+        ]
+        names = params.get("ZoneNames")
+        if names:
+            zones = _select(zones, "ZoneName", names, "InvalidParameterValue", "zone")
+        if params.get("ZoneIds"):
+            zones = _select(zones, "ZoneId", params["ZoneIds"], "InvalidParameterValue", "zone")
+        zones = match_filters(
+            zones,
+            params.get("Filters"),
+            {
+                "zone-name": lambda z: z["ZoneName"],
+                "zone-id": lambda z: z["ZoneId"],
+                "state": lambda z: z["State"],
+                "region-name": lambda z: z["RegionName"],
+                "zone-type": lambda z: z["ZoneType"],
+                "opt-in-status": lambda z: z["OptInStatus"],
+                "group-name": lambda z: z["GroupName"],
+            },
+        )
+        return {"AvailabilityZones": zones}
+
+    def DescribeVpcs(self, ctx: RequestContext, params: dict) -> dict:
+        vpcs = _select([default_vpc(ctx.account, ctx.region)], "VpcId", params.get("VpcIds"), "InvalidVpcID.NotFound", "vpc ID")
+        vpcs = match_filters(
+            vpcs,
+            params.get("Filters"),
+            {
+                "vpc-id": lambda v: v["VpcId"],
+                "is-default": lambda v: v["IsDefault"],
+                "cidr": lambda v: v["CidrBlock"],
+                "cidr-block-association.cidr-block": lambda v: [a["CidrBlock"] for a in v["CidrBlockAssociationSet"]],
+                "state": lambda v: v["State"],
+                "owner-id": lambda v: v["OwnerId"],
+                "dhcp-options-id": lambda v: v["DhcpOptionsId"],
+            },
+        )
+        return {"Vpcs": vpcs}
+
+    def DescribeSubnets(self, ctx: RequestContext, params: dict) -> dict:
+        subnets = _select(
+            default_subnets(ctx.account, ctx.region), "SubnetId", params.get("SubnetIds"), "InvalidSubnetID.NotFound", "subnet ID"
+        )
+        subnets = match_filters(
+            subnets,
+            params.get("Filters"),
+            {
+                "subnet-id": lambda s: s["SubnetId"],
+                "vpc-id": lambda s: s["VpcId"],
+                "availability-zone": lambda s: s["AvailabilityZone"],
+                "availability-zone-id": lambda s: s["AvailabilityZoneId"],
+                "default-for-az": lambda s: s["DefaultForAz"],
+                "defaultForAz": lambda s: s["DefaultForAz"],
+                "cidr-block": lambda s: s["CidrBlock"],
+                "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"],
+                "state": lambda s: s["State"],
+                "owner-id": lambda s: s["OwnerId"],
+                "subnet-arn": lambda s: s["SubnetArn"],
+            },
+        )
+        return {"Subnets": subnets}
+
+    def DescribeSecurityGroups(self, ctx: RequestContext, params: dict) -> dict:
+        groups = [default_security_group(ctx.account, ctx.region)]
+        groups = _select(groups, "GroupId", params.get("GroupIds"), "InvalidGroup.NotFound", "security group")
+        names = params.get("GroupNames")
+        if names:
+            groups = _select(groups, "GroupName", names, "InvalidGroup.NotFound", "security group")
+        groups = match_filters(
+            groups,
+            params.get("Filters"),
+            {
+                "group-id": lambda g: g["GroupId"],
+                "group-name": lambda g: g["GroupName"],
+                "vpc-id": lambda g: g["VpcId"],
+                "description": lambda g: g["Description"],
+                "owner-id": lambda g: g["OwnerId"],
+            },
+        )
+        return {"SecurityGroups": groups}

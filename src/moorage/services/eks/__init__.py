@@ -1,0 +1,1 @@
+"""EKS: clusters and their updates (desired state only; reconcilers make it real)."""

@@ -1,0 +1,64 @@
+"""EKS operations, by name, as the gateway dispatches them."""
+
+from __future__ import annotations
+
+from ...store import SqliteStore
+from ..base import RequestContext, Service
+from .clusters import Clusters, paginate
+from .versions import cluster_versions, default_minor
+
+
+class EksService(Service):
+    name = "eks"
+
+    def __init__(self, store: SqliteStore, base_url: str):
+        self.clusters = Clusters(store, base_url)
+
+    def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
+        return {"cluster": self.clusters.create(ctx, params)}
+
+    def DescribeCluster(self, ctx: RequestContext, params: dict) -> dict:
+        return {"cluster": self.clusters.describe(ctx, params["name"])}
+
+    def ListClusters(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.list(ctx, params)
+
+    def DeleteCluster(self, ctx: RequestContext, params: dict) -> dict:
+        return {"cluster": self.clusters.delete(ctx, params["name"])}
+
+    def UpdateClusterConfig(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.update_config(ctx, params)
+
+    def DescribeUpdate(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.describe_update(ctx, params)
+
+    def ListUpdates(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.list_updates(ctx, params)
+
+    def CancelUpdate(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.cancel_update(ctx, params)
+
+    def TagResource(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.tag(ctx, params["resourceArn"], params["tags"])
+
+    def UntagResource(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.untag(ctx, params["resourceArn"], params["tagKeys"])
+
+    def ListTagsForResource(self, ctx: RequestContext, params: dict) -> dict:
+        return self.clusters.list_tags(ctx, params["resourceArn"])
+
+    def DescribeClusterVersions(self, ctx: RequestContext, params: dict) -> dict:
+        versions = cluster_versions()
+        if params.get("clusterVersions"):
+            versions = [v for v in versions if v["clusterVersion"] in params["clusterVersions"]]
+        if params.get("defaultOnly"):
+            versions = [v for v in versions if v["clusterVersion"] == default_minor()]
+        wanted_status = params.get("versionStatus")
+        if wanted_status:
+            versions = [v for v in versions if v["versionStatus"] == wanted_status]
+        elif params.get("status"):
+            versions = [v for v in versions if v["status"] == params["status"]]
+        by_name = {v["clusterVersion"]: v for v in versions}
+        page = paginate(list(by_name), params, "clusterVersions")
+        page["clusterVersions"] = [by_name[n] for n in page["clusterVersions"]]
+        return page

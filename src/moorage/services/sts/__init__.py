@@ -1,0 +1,1 @@
+"""STS: who is calling (GetCallerIdentity); role sessions arrive with the IAM issue."""
