@@ -183,7 +183,8 @@ class CertSpec:
 
     def subject(self) -> x509.Name:
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in self.organizations]
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
+        if self.common_name:  # etcd's JSON gateway refuses client certs that carry a CN once auth is on
+            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
         return x509.Name(attrs)
 
     def extended_key_usages(self) -> frozenset[x509.ObjectIdentifier]:
@@ -315,7 +316,7 @@ def ensure_etcd_pki(etcd_pki_dir: Path | str, *, now: datetime | None = None) ->
             now=now,
         )
         root_client = ensure_cert(
-            ca, _pair(root, "root-client"), CertSpec("root", client_auth=True), writer=writer, now=now
+            ca, _pair(root, "root-client"), CertSpec("", organizations=("moorage",), client_auth=True), writer=writer, now=now
         )
     return EtcdPki(
         dir=root,

@@ -134,14 +134,21 @@ def _is_dead_state(state: str) -> bool:
     return state in ("Z", "X", "x")
 
 
-def _same_process(pid: int, starttime: int, cmdline: Sequence[str], boot_id: str) -> bool:
-    """True when ``pid`` is still the very process described (not a zombie, not a reused pid)."""
+def _still_running(pid: int, starttime: int, boot_id: str) -> bool:
+    """Whether the process identified by (boot, pid, starttime) has not exited yet (a zombie has).
+
+    Used to follow a process whose identity was already checked: while it exits, its cmdline reads empty (its memory
+    is released) before it becomes a zombie, so the cmdline must not be part of this test."""
     if pid <= 0 or boot_id != _boot_id():
         return False
     stat = _read_stat(pid)
-    if stat is None or _is_dead_state(stat.state) or stat.starttime != starttime:
-        return False
-    return _read_cmdline(pid) == tuple(cmdline)
+    return stat is not None and not _is_dead_state(stat.state) and stat.starttime == starttime
+
+
+def _same_process(pid: int, starttime: int, cmdline: Sequence[str], boot_id: str) -> bool:
+    """True when ``pid`` is still the very process described: same boot, pid, starttime and cmdline, not a zombie.
+    A record failing this test is treated as dead: never adopted, never signalled."""
+    return _still_running(pid, starttime, boot_id) and _read_cmdline(pid) == tuple(cmdline)
 
 
 def _try_reap(pid: int) -> int | None:
@@ -524,7 +531,7 @@ class _Managed:
             return False
         if self.popen is not None:
             return self.popen.poll() is None
-        if _same_process(self.pid, self.starttime, self.cmdline, self.boot_id):
+        if _still_running(self.pid, self.starttime, self.boot_id):
             return True
         _try_reap(self.pid)
         return False
@@ -789,7 +796,7 @@ class Supervisor:
             if returncode is None:
                 return None
             return ExitInfo.from_returncode(returncode, time.time(), uptime)
-        if _same_process(pid, managed.starttime, managed.cmdline, managed.boot_id):
+        if _still_running(pid, managed.starttime, managed.boot_id):
             return None
         status = _try_reap(pid)  # adopted from a supervisor in this same process: it is our zombie
         if status is not None:
@@ -968,7 +975,8 @@ class Supervisor:
 
 
 def _record_alive_or_reap(record: ProcessRecord) -> bool:
-    if record.is_alive():
+    """For a record already checked with ``is_alive``: whether its process still runs; reaps it if ours."""
+    if _still_running(record.pid, record.starttime, record.boot_id):
         return True
     _try_reap(record.pid)
     return False
