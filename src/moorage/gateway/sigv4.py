@@ -7,6 +7,7 @@ the code, status and wording the real service family uses, so clients react as t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -399,6 +400,7 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     return "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
 
 
+@functools.lru_cache(maxsize=1024)  # one derivation per key, day, region and service
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = f"AWS4{secret}".encode("utf-8")
     for part in (date, region, service, TERMINATOR):

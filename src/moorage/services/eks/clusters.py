@@ -193,7 +193,8 @@ def validate_tags(tags: dict | None, error_code: str = "BadRequestException") ->
 def cluster_view(record: Record) -> dict:
     """DescribeCluster's answer: the stored spec, the reconciler's status, and EKS's derived fields."""
     spec, status = record.spec, record.status
-    view = {k: copy.deepcopy(v) for k, v in spec.items() if not k.startswith("_")}
+    # Shallow: the view is only serialized, never mutated, and DescribeCluster is the hot path.
+    view = {k: v for k, v in spec.items() if not k.startswith("_")}
     view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
     state = status.get("status", "CREATING")
     if record.deleting:
@@ -201,7 +202,7 @@ def cluster_view(record: Record) -> dict:
     elif state == "ACTIVE" and spec.get("_pendingUpdate") not in (None, status.get("appliedUpdate")):
         state = "UPDATING"  # the reconciler has not yet applied the latest update
     view["status"] = state
-    view["health"] = {"issues": copy.deepcopy(status.get("healthIssues", []))}
+    view["health"] = {"issues": status.get("healthIssues", [])}
     if status.get("endpoint"):
         view["endpoint"] = status["endpoint"]
     view["certificateAuthority"] = {"data": status["caData"]} if status.get("caData") else {}

@@ -1,0 +1,98 @@
+"""Time from CreateCluster to ACTIVE and to the first kubectl answer; RSS of idle clusters.
+
+    .venv/bin/python bench/cluster_create.py [--clusters 5]
+
+Target (2 cores): ACTIVE in 5 s or less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import ACCOUNT_ID, Moorage  # noqa: E402
+from report import write_section  # noqa: E402
+
+from moorage.infra.toolchain import locate  # noqa: E402
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pids_matching(text: str) -> dict[str, int]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(text.encode() in a for a in argv):
+                found[Path(argv[0].decode()).name] = int(entry.name)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clusters", type=int, default=5)
+    args = parser.parse_args()
+    kubectl = str(locate("kubectl", "1.37.2"))
+    active, first_answer, rss = [], [], []
+    with Moorage() as moorage:
+        eks = moorage.client("eks")
+        subnets = moorage.subnets()
+        kubeconfig = Path(tempfile.mkdtemp()) / "kubeconfig"
+        env = {**moorage.env(), "KUBECONFIG": str(kubeconfig)}
+        ids = []
+        for index in range(args.clusters):
+            name = f"bench-{index}"
+            started = time.perf_counter()
+            cluster = eks.create_cluster(name=name, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/eks", resourcesVpcConfig={"subnetIds": subnets})["cluster"]
+            while eks.describe_cluster(name=name)["cluster"]["status"] != "ACTIVE":
+                time.sleep(0.02)
+            active.append(time.perf_counter() - started)
+            subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", name], env=env, check=True, capture_output=True)
+            while subprocess.run([kubectl, "get", "namespaces"], env=env, capture_output=True).returncode != 0:
+                time.sleep(0.05)
+            first_answer.append(time.perf_counter() - started)
+            ids.append(cluster["id"])
+        time.sleep(20)  # let the control planes settle before measuring idle memory
+        etcd = pids_matching(str(moorage.workdir / "data" / "etcd"))
+        etcd_rss = rss_kib(etcd["etcd"]) if "etcd" in etcd else 0
+        for cluster_id in ids:
+            rss.append(sum(rss_kib(pid) for name, pid in pids_matching(cluster_id).items() if name != "etcd"))
+        moorage_rss = rss_kib(moorage.process.pid)
+    per_cluster = statistics.mean(rss) / 1024
+    shared = (etcd_rss + moorage_rss) / 1024
+    fit = int((24 * 1024 - shared) / per_cluster)
+    body = f"""
+Clusters created one after another through boto3 (`bench/cluster_create.py --clusters {args.clusters}`), each a real
+etcd-backed kube-apiserver, kube-controller-manager and kube-scheduler (Kubernetes 1.37.2); the first cluster also
+starts the shared etcd.
+
+| measure | first cluster | median | max | target |
+|---|---|---|---|---|
+| CreateCluster → ACTIVE (s) | {active[0]:.2f} | {statistics.median(active):.2f} | {max(active):.2f} | ≤ 5 |
+| CreateCluster → first `kubectl get namespaces` answer (s) | {first_answer[0]:.2f} | {statistics.median(first_answer):.2f} | {max(first_answer):.2f} | |
+
+Idle memory (RSS after 20 s): {per_cluster:.0f} MiB per cluster (its three processes; mean of {len(rss)}), plus
+{etcd_rss / 1024:.0f} MiB for the shared etcd and {moorage_rss / 1024:.0f} MiB for Moorage itself, so about
+**{fit} idle clusters fit in 24 GiB**.
+"""
+    print(body)
+    write_section("Cluster creation and footprint", body)
+
+
+if __name__ == "__main__":
+    main()
