@@ -123,12 +123,35 @@ def start_moorage(data_dir: Path, port: int | None = None, extra_env: dict | Non
     raise AssertionError(f"moorage up did not become healthy: {running.log()}")
 
 
+def kill_leftovers(data_dir: Path) -> list[str]:
+    """Kill processes a failed test left behind (their command lines name the test's data dir)."""
+    killed = []
+    marker = str(data_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(marker in arg for arg in argv):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(argv[0].decode(errors="replace"))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
 @pytest.fixture(scope="session")
 def moorage(tmp_path_factory):
-    """One Moorage for the API tests that don't need a fresh one."""
-    running = start_moorage(tmp_path_factory.mktemp("moorage") / "data")
+    """One Moorage for the API tests. Its toolchain directory is empty, so clusters stop at FAILED
+    without starting control planes: these tests are about the wire, tests/e2e about control planes."""
+    root = tmp_path_factory.mktemp("moorage")
+    running = start_moorage(root / "data", extra_env={"MOORAGE_TOOLCHAIN_DIR": str(root / "no-toolchain")})
     yield running
     running.stop()
+    kill_leftovers(root)
 
 
 @pytest.fixture(scope="session")

@@ -255,3 +255,17 @@ def test_bad_signatures_are_rejected(moorage, kwargs, code):
         assert "Signature expired" in body.get("message", body.get("Message", ""))
     if "region" in kwargs:
         assert "xx-nowhere-1" in body.get("message", body.get("Message", ""))
+
+
+def test_cluster_that_cannot_start_goes_failed_with_the_reason(eks, subnets):
+    eks.create_cluster(name="no-binaries", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]})
+    waiter = eks.get_waiter("cluster_active")
+    with pytest.raises(botocore.exceptions.WaiterError) as excinfo:
+        waiter.wait(name="no-binaries", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert "FAILED" in str(excinfo.value)
+    cluster = eks.describe_cluster(name="no-binaries")["cluster"]
+    assert cluster["status"] == "FAILED"
+    (issue,) = cluster["health"]["issues"]
+    assert "moorage toolchain install" in issue["message"] and issue["resourceIds"] == ["no-binaries"]
+    eks.delete_cluster(name="no-binaries")
+    eks.get_waiter("cluster_deleted").wait(name="no-binaries", WaiterConfig={"Delay": 1, "MaxAttempts": 30})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ACCOUNT_ID, start_moorage
+from ..conftest import ACCOUNT_ID, kill_leftovers, start_moorage
 
 pytestmark = pytest.mark.toolchain
 
@@ -80,6 +80,7 @@ def moorage_up(tmp_path):
     yield start
     for running in started:
         running.stop()
+    assert kill_leftovers(tmp_path) == [], "processes outlived their Moorage"
 
 
 def test_cluster_lifecycle_with_real_clients(moorage_up, tmp_path, kubectl):

@@ -96,7 +96,9 @@ class ClusterReconciler:
             extra_sans_dns=[f"{spec['id']}.moorage.local"],
         )
         etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
-        await admin.ensure_cluster_user(spec["id"])
+        if not status.get("etcdUser"):
+            await admin.ensure_cluster_user(spec["id"])
+            record = self._write_status(record, etcdUser=True)
         api_config = spec.get("kubeApiServerConfig") or {}
         node_ports = api_config.get("serviceNodePortRange")
         kcm_config = spec.get("kubeControllerManagerConfig") or {}
@@ -192,8 +194,10 @@ class ClusterReconciler:
         for name in self.process_names(record):
             await self.supervisor.stop(name)
             await self.supervisor.kill_recorded(name, self.paths(record).state)
-        admin = await self.etcd.ensure()
-        await admin.remove_cluster(record.spec["id"])
+        if record.status.get("etcdUser") or record.status.get("port"):
+            # Only a cluster that got as far as etcd has keys, a user and a role there to remove.
+            admin = await self.etcd.ensure()
+            await admin.remove_cluster(record.spec["id"])
         await asyncio.to_thread(shutil.rmtree, self.paths(record).root, True)
         self._ssl.pop(record.spec["id"], None)
         for update in self.store.list(record.key.account, record.key.region, UPDATE):
