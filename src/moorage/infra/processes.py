@@ -19,7 +19,6 @@ Linux only: everything about a process is read from /proc.
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
 import inspect
 import json
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
@@ -244,6 +243,8 @@ class ProcessSpec:
     def __post_init__(self) -> None:
         if not self.name or "\0" in self.name:
             raise ValueError(f"invalid process name {self.name!r}")
+        if isinstance(self.argv, (str, bytes)):
+            raise TypeError(f"{self.name}: argv must be a list of arguments, not a string")
         argv = tuple(os.fspath(arg) for arg in self.argv)
         if not argv or not argv[0]:
             raise ValueError(f"{self.name}: argv must name a program")
@@ -432,7 +433,7 @@ class ExitInfo:
 
     def describe(self) -> str:
         if self.error is not None:
-            return f"could not start: {self.error}"
+            return self.error
         if self.signal is not None:
             try:
                 signame = signal.Signals(self.signal).name

@@ -94,3 +94,14 @@ def default_security_group(account: str, region: str) -> dict:
         ],
         "Tags": [],
     }
+
+
+def interface_address(account: str, region: str, subnet_id: str, seed: str) -> str | None:
+    """A stable private address in a subnet, as EKS's control-plane network interfaces get one."""
+    subnet = next((s for s in default_subnets(account, region) if s["SubnetId"] == subnet_id), None)
+    if subnet is None:
+        return None
+    network = ipaddress.ip_network(subnet["CidrBlock"])
+    usable = network.num_addresses - 5  # AWS reserves the first four and the last address
+    offset = 4 + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % usable
+    return str(network.network_address + offset)
