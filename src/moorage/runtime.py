@@ -49,6 +49,7 @@ class Moorage:
         self.credentials = CredentialStore(root)
         self.supervisor = Supervisor(on_change=self._process_changed)
         self.controller: Controller | None = None
+        self.reconciler: ClusterReconciler | None = None
         self.endpoint: AwsEndpoint | None = None
         self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id)
         self._cluster_ids: dict[str, Key] = {}
@@ -105,6 +106,7 @@ class Moorage:
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
         reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
+        self.reconciler = reconciler
         self.controller = Controller("clusters", reconciler.reconcile)
         self.controller.start()
         self.store.subscribe(self._on_store_change)
@@ -116,3 +118,5 @@ class Moorage:
             await self.controller.stop()
         await self.supervisor.stop_all(order=STOP_ORDER)
         await self.supervisor.close()
+        if self.reconciler is not None:
+            self.reconciler.mark_stopped()

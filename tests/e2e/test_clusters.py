@@ -62,6 +62,14 @@ def processes_of(cluster_id: str) -> dict[str, int]:
     return {component: pids[0] for component, pids in found.items()}
 
 
+def _health_after_stop(moorage) -> str:
+    """The stopped cluster's health message, read straight from the store (Moorage is down)."""
+    import sqlite3
+
+    row = sqlite3.connect(moorage.data_dir / "state.db").execute("SELECT status FROM records WHERE kind='cluster'").fetchone()
+    return json.dumps(json.loads(row[0]).get("healthIssues"))
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -249,7 +257,13 @@ def test_clean_stop_and_restart_keeps_data(moorage_up, tmp_path, kubectl):
     assert run(env, kubectl, "create", "configmap", "kept", "--from-literal=answer=42").returncode == 0
     assert moorage.stop(signal.SIGTERM) == 0
     assert processes_of(cluster["id"]) == {}  # a clean stop stops the control planes
+    assert "stopped because Moorage stopped" in _health_after_stop(moorage)
     moorage = moorage_up(port=moorage.port)
-    moorage.client("eks").get_waiter("cluster_active").wait(name="durable", WaiterConfig=FAST)
+    eks = moorage.client("eks")
+    eks.get_waiter("cluster_active").wait(name="durable", WaiterConfig=FAST)
+    deadline = time.monotonic() + 60
+    while eks.describe_cluster(name="durable")["cluster"]["health"]["issues"]:
+        assert time.monotonic() < deadline, "the control plane did not come back"
+        time.sleep(0.2)
     kept = run(env, kubectl, "get", "configmap", "kept", "-o", "jsonpath={.data.answer}")
     assert (kept.returncode, kept.stdout) == (0, "42"), kept.stderr

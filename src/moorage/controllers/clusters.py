@@ -151,6 +151,23 @@ class ClusterReconciler:
         self._complete_update(record)
         return HEALTH_RECHECK_SECONDS
 
+    def mark_stopped(self) -> None:
+        """After a clean stop of every control plane: say so in each cluster's health until the next up."""
+        for key in cluster_keys(self.store):
+            record = self.store.get(key)
+            if record is None or record.deleting or record.status.get("status") != "ACTIVE":
+                continue
+            self._write_status(
+                record,
+                healthIssues=[
+                    {
+                        "code": "ClusterUnreachable",
+                        "message": "The control plane is stopped because Moorage stopped; `moorage up` starts it again.",
+                        "resourceIds": [key.name],
+                    }
+                ],
+            )
+
     def _tail(self, process) -> str:
         try:
             text = process.log_path.read_text(errors="replace")
