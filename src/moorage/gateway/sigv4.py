@@ -232,9 +232,16 @@ def _request_time(amz_date: str | None, date: str | None, authorization: str) ->
     )
 
 
+_AMZ_DATE_RE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
 def _parse_amz_date(text: str) -> datetime:
+    # A regex instead of strptime: this runs on every request and strptime is ~20 µs.
+    match = _AMZ_DATE_RE.fullmatch(text)
     try:
-        return datetime.strptime(text, _AMZ_DATE).replace(tzinfo=timezone.utc)
+        if match is None:
+            raise ValueError(text)
+        return datetime(*map(int, match.groups()), tzinfo=timezone.utc)
     except ValueError:
         raise _Failure(
             "incomplete",
