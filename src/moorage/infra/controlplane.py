@@ -20,6 +20,9 @@ from .pki import CertPaths, ClusterPki, EtcdPki
 from .processes import ProcessSpec
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# Many small control planes on one machine: a soft memory limit makes Go's GC work harder only once
+# the heap nears it, so start-up stays fast and idle control planes stay small.
+GO_MEMORY_LIMITS = {"kube-apiserver": "150MiB", "kube-controller-manager": "60MiB", "kube-scheduler": "40MiB"}
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ def process_specs(
             argv=argv,
             log_path=paths.log(component),
             state_dir=paths.state,
+            env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component]},
         )
         for component, argv in zip(COMPONENTS, (apiserver, controller_manager, scheduler))
     ]
