@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from botocore.model import Shape
 
@@ -124,24 +125,59 @@ def read_json_scalar(shape: Shape, value):
 
 def write_json(shape: Shape, value):
     """JSON-ready value for Python `value` of `shape` (output direction)."""
+    return _writer(shape)(value)
+
+
+# Writers compiled once per shape: responses are on the hot path (DescribeCluster), and walking
+# botocore's shape objects member by member on every request cost more than the rest of it.
+_WRITERS: dict[int, tuple[Shape, Callable]] = {}
+
+
+def _writer(shape: Shape) -> Callable:
+    entry = _WRITERS.get(id(shape))
+    if entry is None or entry[0] is not shape:
+        entry = (shape, _compile_writer(shape))
+        _WRITERS[id(shape)] = entry
+    return entry[1]
+
+
+def _compile_writer(shape: Shape) -> Callable:
     kind = shape.type_name
     if kind == "structure":
         if getattr(shape, "is_document_type", False):
-            return value
+            return lambda value: value
         members = shape.members
-        unknown = set(value) - set(members)
-        if unknown:
-            raise TypeError(f"{shape.name} has no member(s) {sorted(unknown)}")
-        return {
-            members[name].serialization.get("name", name): write_json(members[name], item)
-            for name, item in value.items()
-            if item is not None and "location" not in members[name].serialization
+        body_members = {
+            name: (member.serialization.get("name", name), member)
+            for name, member in members.items()
+            if "location" not in member.serialization
         }
+
+        def write_structure(value):
+            out = {}
+            for name, item in value.items():
+                info = body_members.get(name)
+                if info is None:
+                    if name not in members:
+                        raise TypeError(f"{shape.name} has no member(s) {sorted(set(value) - set(members))}")
+                    continue  # headers, status code and URI members are not part of the body
+                if item is not None:
+                    out[info[0]] = _writer(info[1])(item)
+            return out
+
+        return write_structure
     if kind == "list":
-        return [write_json(shape.member, item) for item in value]
+        member = shape.member
+        return lambda value: [_writer(member)(item) for item in value]
     if kind == "map":
-        return {str(key): write_json(shape.value, item) for key, item in value.items()}
-    return write_json_scalar(shape, value)
+        value_shape = shape.value
+        return lambda value: {str(key): _writer(value_shape)(item) for key, item in value.items()}
+    if kind == "timestamp":
+        fmt = shape.serialization.get("timestampFormat", "unixTimestamp")
+        return lambda value: format_timestamp(value, fmt)
+    if kind == "string":
+        return lambda value: value if type(value) is str else getattr(value, "value", value)
+    return lambda value: write_json_scalar(shape, value)
 
 
 def write_json_scalar(shape: Shape, value):
