@@ -1,8 +1,20 @@
-"""The composition root of `moorage up`: store, account, services, reconcilers and processes."""
+"""The composition root of `moorage up`.
+
+Process model: the main process runs the reconcilers and supervises control planes, and serves
+requests; API workers (`moorage up --api-workers N`) serve requests too, on the same port
+(SO_REUSEPORT), sharing the SQLite store. Writes made by a worker reach the reconcilers through a
+change poller in the main process. Workers die with the main process (PR_SET_PDEATHSIG).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from typing import Callable
 
 from aiohttp import web
@@ -16,7 +28,7 @@ from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.processes import ProcessStatus, Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
-from .services.accounts import CredentialStore, ensure_aws_profile, ensure_root_account
+from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
 from .services.ec2.service import Ec2Service
 from .services.eks.clusters import CLUSTER
 from .services.eks.service import EksService
@@ -28,6 +40,7 @@ log = logging.getLogger(__name__)
 ETCD_SETTING = "etcd-endpoint"
 # Clean shutdown order: clients of etcd first, etcd last.
 STOP_ORDER = ("*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver", "etcd")
+CHANGE_POLL_SECONDS = 0.05
 
 
 def cluster_key_for_process(name: str) -> Key | None:
@@ -38,23 +51,19 @@ def cluster_key_for_process(name: str) -> Key | None:
     return Key(parts[0], parts[1], CLUSTER, parts[2][:-37])
 
 
-class Moorage:
-    def __init__(self, config: ServerConfig, announce: Callable[[str], None]):
-        self.config = config
-        self.announce = announce
-        self.store = SqliteStore(config.data_dir / "state.db")
-        root, created = ensure_root_account(self.store)
-        self.root = root
-        self.created_account = created
+class Frontend:
+    """What answers requests: the store, credentials, services and webhooks (main process and workers)."""
+
+    def __init__(self, store: SqliteStore, root: RootAccount):
+        self.store = store
         self.credentials = CredentialStore(root)
-        self.supervisor = Supervisor(on_change=self._process_changed)
-        self.controller: Controller | None = None
-        self.reconciler: ClusterReconciler | None = None
         self.endpoint: AwsEndpoint | None = None
         self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id)
         self._cluster_ids: dict[str, Key] = {}
 
-    # Request handlers (bound before the port is known; wired in start()).
+    def wire(self, url: str) -> None:
+        services = {"eks": EksService(self.store, url), "ec2": Ec2Service(), "sts": StsService(self.credentials)}
+        self.endpoint = AwsEndpoint(services, self.credentials)
 
     async def aws(self, request: web.Request) -> web.StreamResponse:
         assert self.endpoint is not None
@@ -73,6 +82,25 @@ class Moorage:
             self._cluster_ids[cluster_id] = record.key
         return record.spec
 
+
+class Moorage(Frontend):
+    """The main process: the front end plus reconcilers, the supervisor and the API workers."""
+
+    def __init__(self, config: ServerConfig, announce: Callable[[str], None], api_workers: int = 0):
+        store = SqliteStore(config.data_dir / "state.db")
+        root, created = ensure_root_account(store)
+        super().__init__(store, root)
+        self.config = config
+        self.announce = announce
+        self.root = root
+        self.created_account = created
+        self.api_workers = api_workers
+        self.supervisor = Supervisor(on_change=self._process_changed)
+        self.controller: Controller | None = None
+        self.reconciler: ClusterReconciler | None = None
+        self._workers: list[subprocess.Popen] = []
+        self._poller: asyncio.Task | None = None
+
     def _process_changed(self, status: ProcessStatus) -> None:
         key = cluster_key_for_process(status.name)
         if key is not None and self.controller is not None:
@@ -81,6 +109,21 @@ class Moorage:
     def _on_store_change(self, key: Key) -> None:
         if key.kind == CLUSTER and self.controller is not None:
             self.controller.enqueue(key)
+
+    async def _poll_other_writers(self) -> None:
+        """Changes committed by API workers: found through SQLite's data_version, then by updated_at."""
+        version = self.store.data_version()
+        since = time.time()
+        while True:
+            await asyncio.sleep(CHANGE_POLL_SECONDS)
+            current = self.store.data_version()
+            if current == version:
+                continue
+            version = current
+            now = time.time()
+            for key in self.store.changed_since(CLUSTER, since - 1.0):  # overlap: clocks of two writers
+                self._on_store_change(key)
+            since = now
 
     async def start(self, url: str) -> None:
         """Wire services for the bound URL, then resume every cluster's reconcile (adopting processes)."""
@@ -93,27 +136,44 @@ class Moorage:
             )
         for path in ensure_aws_profile(self.root, url):
             self.announce(f"Added the AWS profile 'moorage' to {path}: use `aws --profile moorage ...`")
-        services = {
-            "eks": EksService(self.store, url),
-            "ec2": Ec2Service(),
-            "sts": StsService(self.credentials),
-        }
-        self.endpoint = AwsEndpoint(services, self.credentials)
+        self.wire(url)
         stored = self.store.setting(ETCD_SETTING)
         endpoint = EtcdEndpoint(**stored) if stored else EtcdEndpoint.new(free_port(), free_port())
         if not stored:
             self.store.set_setting(ETCD_SETTING, endpoint.__dict__)
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
-        reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
-        self.reconciler = reconciler
-        self.controller = Controller("clusters", reconciler.reconcile)
+        self.reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
+        self.controller = Controller("clusters", self.reconciler.reconcile)
         self.controller.start()
         self.store.subscribe(self._on_store_change)
         for key in cluster_keys(self.store):
             self.controller.enqueue(key)
+        if self.api_workers:
+            self._poller = asyncio.create_task(self._poll_other_writers())
+            port = int(url.rsplit(":", 1)[1])
+            for _ in range(self.api_workers):
+                self._workers.append(self._spawn_worker(port, url))
+
+    def _spawn_worker(self, port: int, url: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "moorage.worker", "--host", self.config.host, "--port", str(port),
+                "--data-dir", str(self.config.data_dir), "--url", url, "--parent", str(os.getpid()),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
 
     async def stop(self) -> None:
+        for worker in self._workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in self._workers:
+            try:
+                await asyncio.to_thread(worker.wait, 10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if self._poller is not None:
+            self._poller.cancel()
         if self.controller is not None:
             await self.controller.stop()
         await self.supervisor.stop_all(order=STOP_ORDER)

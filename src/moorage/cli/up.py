@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
 
 from ..config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, default_data_dir
 from ..gateway.server import StartupError, serve
+
+# One request-serving process per core: the main process takes one, workers the others.
+DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
 
 
 @click.command()
@@ -21,10 +25,14 @@ from ..gateway.server import StartupError, serve
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Where state is kept [default: $MOORAGE_DATA_DIR or ~/.local/share/moorage].",
 )
-def up(host: str, port: int, data_dir: Path | None) -> None:
+@click.option(
+    "--api-workers", type=click.IntRange(0, 16), default=DEFAULT_API_WORKERS, show_default=True,
+    help="Extra processes serving the AWS endpoint on the same port (reconcilers stay in the main process).",
+)
+def up(host: str, port: int, data_dir: Path | None, api_workers: int) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
     config = ServerConfig(host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser())
     try:
-        asyncio.run(serve(config, announce=lambda message: click.echo(message)))
+        asyncio.run(serve(config, announce=lambda message: click.echo(message), api_workers=api_workers))
     except StartupError as error:
         raise click.ClickException(str(error)) from error

@@ -6,7 +6,9 @@ import asyncio
 import errno
 import logging
 import signal
+import socket
 import sys
+import time
 
 from aiohttp import web
 
@@ -27,18 +29,42 @@ def _bound_port(runner: web.AppRunner, fallback: int) -> int:
     return fallback
 
 
-async def serve(config: ServerConfig, announce=print) -> None:
+def _check_port_free(config: ServerConfig, patience: float = 3.0) -> None:
+    """Fail if the port is taken; wait a moment first, for the workers of a just-killed Moorage to exit."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    deadline = time.monotonic() + patience
+    while True:
+        with socket.socket(family) as probe:
+            # SO_REUSEADDR as the real listener has: old connections in TIME_WAIT don't count, listeners do.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((config.host, config.port))
+                return
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                if error.errno != errno.EADDRINUSE:
+                    raise StartupError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from error
+                raise StartupError(
+                    f"{config.host}:{config.port} is already in use; stop what listens there or pass --port"
+                ) from error
+
+
+async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StartupError(f"cannot create the data directory {config.data_dir}: {error.strerror}") from error
-    moorage = Moorage(config, announce)
+    if api_workers:
+        _check_port_free(config)  # SO_REUSEPORT would otherwise let two Moorages share a port
+    moorage = Moorage(config, announce, api_workers=api_workers)
     app = create_app(moorage.aws, moorage.authenticate)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
+        await web.TCPSite(runner, config.host, config.port, backlog=1024, reuse_port=api_workers > 0).start()
     except OSError as error:
         await runner.cleanup()
         if error.errno == errno.EADDRINUSE:

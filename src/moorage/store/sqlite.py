@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS records (
     deleting INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account, region, kind, name)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_update ON records (kind, updated_at);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -130,6 +131,16 @@ class SqliteStore:
             args.append(region)
         rows = self._db().execute(sql + " ORDER BY account, region, name", args).fetchall()
         return [_row_to_record(row) for row in rows]
+
+    def data_version(self) -> int:
+        """Changes when another connection (another process) commits to the database."""
+        return self._db().execute("PRAGMA data_version").fetchone()[0]
+
+    def changed_since(self, kind: str, since: float) -> list[Key]:
+        rows = self._db().execute(
+            "SELECT account, region, kind, name FROM records WHERE kind=? AND updated_at>=?", (kind, since)
+        ).fetchall()
+        return [Key(*row) for row in rows]
 
     def all_keys(self, kind: str) -> Iterator[Key]:
         for row in self._db().execute("SELECT account, region, kind, name FROM records WHERE kind=?", (kind,)):
