@@ -59,6 +59,8 @@ def main() -> None:
     body = f"""
 `wrk -t 2 -c {args.connections} -d {args.seconds}s` against DescribeCluster of an ACTIVE cluster, every request SigV4-verified,
 routed, parsed and serialized from botocore's model (`bench/describe_throughput.py`). wrk runs on the same 2 cores.
+Moorage runs with its default `--api-workers 1` (two processes serve the port; one alone reached about 2,100
+requests/s with p99 near 15 ms).
 
 | requests/s | p50 (ms) | p90 (ms) | p99 (ms) | non-2xx | target |
 |---|---|---|---|---|---|
