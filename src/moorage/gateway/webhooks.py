@@ -42,7 +42,7 @@ def verify_token(token: str, cluster_name: str, credentials: CredentialStore) ->
         raise TokenRejected("token is not an EKS token (missing k8s-aws-v1. prefix)")
     encoded = token[len(TOKEN_PREFIX):]
     try:
-        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        url = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise TokenRejected("token is not valid base64url") from None
     parts = urlsplit(url)
