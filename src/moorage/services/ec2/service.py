@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+
 from ...gateway.protocols.errors import AwsError
 from ..base import RequestContext, Service, match_filters
 from ..regions import availability_zones
+from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .network import default_security_group, default_subnets, default_vpc
 
 
@@ -114,3 +119,37 @@ class Ec2Service(Service):
             },
         )
         return {"SecurityGroups": groups}
+
+    def DescribeInstanceTypes(self, ctx: RequestContext, params: dict) -> dict:
+        if params.get("DryRun"):
+            raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+        names = params.get("InstanceTypes")
+        if names:
+            missing = [name for name in dict.fromkeys(names) if name not in CATALOG]
+            if missing:
+                raise AwsError(
+                    "InvalidInstanceType", f"The following supplied instance types do not exist: [{', '.join(missing)}]"
+                )
+            selected = [CATALOG[name] for name in dict.fromkeys(names)]
+        else:
+            selected = list(CATALOG.values())
+        infos = match_filters([instance_type_info(it) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
+
+        # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given;
+        # the token is an opaque offset into the filtered list.
+        page_size = params.get("MaxResults") or 100
+        token = params.get("NextToken")
+        start = 0
+        if token:
+            try:
+                start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                start = -1
+            if not 0 <= start <= len(infos):
+                message = f"Value ( {token} ) for parameter NextToken is invalid. The token is invalid."
+                raise AwsError("InvalidParameterValue", message)
+        result: dict = {"InstanceTypes": infos[start : start + page_size]}
+        if start + page_size < len(infos):
+            next_token = json.dumps({"offset": start + page_size}).encode()
+            result["NextToken"] = base64.urlsafe_b64encode(next_token).decode()
+        return result
