@@ -21,16 +21,19 @@ from aiohttp import web
 
 from .config import ServerConfig
 from .controllers.clusters import ClusterReconciler, cluster_keys
+from .controllers.nodegroups import NodegroupReconciler, nodegroup_keys, nodegroups_of_cluster
 from .controllers.runtime import Controller
 from .gateway.aws import AwsEndpoint
 from .gateway.webhooks import TokenReviewWebhook
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
+from .infra.nodes.kwok import KwokNodeBackend
 from .infra.processes import ProcessStatus, Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
 from .services.ec2.service import Ec2Service
 from .services.eks.clusters import CLUSTER
+from .services.eks.nodegroups import NODEGROUP
 from .services.eks.service import EksService
 from .services.sts.service import StsService
 from .store import Key, SqliteStore
@@ -39,7 +42,7 @@ log = logging.getLogger(__name__)
 
 ETCD_SETTING = "etcd-endpoint"
 # Clean shutdown order: clients of etcd first, etcd last.
-STOP_ORDER = ("*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver", "etcd")
+STOP_ORDER = ("*/kwok", "*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver", "etcd")
 CHANGE_POLL_SECONDS = 0.05
 
 
@@ -98,6 +101,7 @@ class Moorage(Frontend):
         self.supervisor = Supervisor(on_change=self._process_changed)
         self.controller: Controller | None = None
         self.reconciler: ClusterReconciler | None = None
+        self.nodegroup_controller: Controller | None = None
         self._workers: list[subprocess.Popen] = []
         self._poller: asyncio.Task | None = None
 
@@ -107,8 +111,14 @@ class Moorage(Frontend):
             self.controller.enqueue(key)
 
     def _on_store_change(self, key: Key) -> None:
-        if key.kind == CLUSTER and self.controller is not None:
+        if self.controller is None or self.nodegroup_controller is None:
+            return
+        if key.kind == CLUSTER:
             self.controller.enqueue(key)
+            for nodegroup in nodegroups_of_cluster(self.store, key):  # e.g. the cluster became ACTIVE
+                self.nodegroup_controller.enqueue(nodegroup)
+        elif key.kind == NODEGROUP:
+            self.nodegroup_controller.enqueue(key)
 
     async def _poll_other_writers(self) -> None:
         """Changes committed by API workers: found through SQLite's data_version, then by updated_at."""
@@ -121,8 +131,9 @@ class Moorage(Frontend):
                 continue
             version = current
             now = time.time()
-            for key in self.store.changed_since(CLUSTER, since - 1.0):  # overlap: clocks of two writers
-                self._on_store_change(key)
+            for kind in (CLUSTER, NODEGROUP):
+                for key in self.store.changed_since(kind, since - 1.0):  # overlap: clocks of two writers
+                    self._on_store_change(key)
             since = now
 
     async def start(self, url: str) -> None:
@@ -145,10 +156,15 @@ class Moorage(Frontend):
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
         self.reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
         self.controller = Controller("clusters", self.reconciler.reconcile)
+        nodegroups = NodegroupReconciler(self.store, self.reconciler, KwokNodeBackend(self.supervisor))
+        self.nodegroup_controller = Controller("nodegroups", nodegroups.reconcile)
         self.controller.start()
+        self.nodegroup_controller.start()
         self.store.subscribe(self._on_store_change)
         for key in cluster_keys(self.store):
             self.controller.enqueue(key)
+        for key in nodegroup_keys(self.store):
+            self.nodegroup_controller.enqueue(key)
         if self.api_workers:
             self._poller = asyncio.create_task(self._poll_other_writers())
             port = int(url.rsplit(":", 1)[1])
@@ -174,8 +190,9 @@ class Moorage(Frontend):
                 worker.kill()
         if self._poller is not None:
             self._poller.cancel()
-        if self.controller is not None:
-            await self.controller.stop()
+        for controller in (self.controller, self.nodegroup_controller):
+            if controller is not None:
+                await controller.stop()
         await self.supervisor.stop_all(order=STOP_ORDER)
         await self.supervisor.close()
         if self.reconciler is not None:

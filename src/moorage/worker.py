@@ -41,7 +41,7 @@ async def serve(host: str, port: int, data_dir: Path, url: str) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024, reuse_port=True).start()
-    app[READY] = True
+    app[READY].ready = True
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

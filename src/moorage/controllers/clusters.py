@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..infra import controlplane
 from ..infra.etcd import SharedEtcd, cluster_user, free_port
+from ..infra.nodes.backend import ClusterContext
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
 from ..infra.processes import Supervisor
 from ..infra.toolchain import locate
@@ -49,6 +50,14 @@ class ClusterReconciler:
 
     def process_names(self, record: Record) -> list[str]:
         return [f"{self.process_prefix(record)}/{c}" for c in controlplane.COMPONENTS]
+
+    def all_process_names(self, record: Record) -> list[str]:
+        """The control plane's and the node backend's (kwok) processes, node backend first."""
+        return [f"{self.process_prefix(record)}/kwok", *self.process_names(record)]
+
+    def node_context(self, record: Record) -> ClusterContext:
+        """How node backends reach this cluster and where they keep their files and processes."""
+        return ClusterContext.from_paths(self.paths(record), record.status["endpoint"], self.process_prefix(record))
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)
@@ -213,7 +222,7 @@ class ClusterReconciler:
                 pass
 
     async def _delete(self, record: Record) -> None:
-        for name in self.process_names(record):
+        for name in self.all_process_names(record):
             await self.supervisor.stop(name)
             await self.supervisor.kill_recorded(name, self.paths(record).state)
         if record.status.get("etcdUser") or record.status.get("port"):

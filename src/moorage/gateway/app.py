@@ -11,15 +11,21 @@ from .. import __version__
 
 HEALTH_PATH = "/_moorage/health"
 
+class Readiness:
+    """Mutable, because an aiohttp application's own state is frozen once it serves."""
+
+    ready = False
+
+
 STARTED_AT = web.AppKey("started_at", float)
-READY = web.AppKey("ready", bool)
+READY = web.AppKey("ready", Readiness)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def health(request: web.Request) -> web.Response:
     app = request.app
-    if not app[READY]:
+    if not app[READY].ready:
         return web.json_response({"status": "starting", "version": __version__}, status=503)
     return web.json_response(
         {
@@ -33,7 +39,7 @@ async def health(request: web.Request) -> web.Response:
 def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STARTED_AT] = time.monotonic()
-    app[READY] = False
+    app[READY] = Readiness()
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_post("/_moorage/webhooks/authenticate/{cluster_id}", authenticate)
     # Everything else is an AWS API call; the router picks the service as AWS does.

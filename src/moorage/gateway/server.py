@@ -75,7 +75,7 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
     port = _bound_port(runner, config.port)
     url = ServerConfig(config.host, port, config.data_dir).url
     await moorage.start(url)
-    app[READY] = True
+    app[READY].ready = True
     announce(f"Moorage is listening on {url} (health: {url}{HEALTH_PATH}); data in {config.data_dir}")
     sys.stdout.flush()
 
@@ -87,7 +87,7 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
         await stop.wait()
     finally:
         announce("Moorage is stopping: stopping control planes")
-        app[READY] = False
+        app[READY].ready = False
         await moorage.stop()
         await runner.cleanup()
         announce("Moorage stopped")

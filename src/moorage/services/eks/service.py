@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ...store import SqliteStore
 from ..base import RequestContext, Service
+from ..ec2.instance_types import CATALOG
 from .clusters import Clusters, paginate
+from .nodegroups import Nodegroups
 from .versions import cluster_versions, default_minor
 
 
@@ -13,6 +15,7 @@ class EksService(Service):
 
     def __init__(self, store: SqliteStore, base_url: str):
         self.clusters = Clusters(store, base_url)
+        self.nodegroups = Nodegroups(store, self.clusters, CATALOG)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         return {"cluster": self.clusters.create(ctx, params)}
@@ -62,3 +65,18 @@ class EksService(Service):
         page = paginate(list(by_name), params, "clusterVersions")
         page["clusterVersions"] = [by_name[n] for n in page["clusterVersions"]]
         return page
+
+    def CreateNodegroup(self, ctx: RequestContext, params: dict) -> dict:
+        return {"nodegroup": self.nodegroups.create(ctx, params)}
+
+    def DescribeNodegroup(self, ctx: RequestContext, params: dict) -> dict:
+        return {"nodegroup": self.nodegroups.describe(ctx, params["clusterName"], params["nodegroupName"])}
+
+    def ListNodegroups(self, ctx: RequestContext, params: dict) -> dict:
+        return self.nodegroups.list(ctx, params)
+
+    def DeleteNodegroup(self, ctx: RequestContext, params: dict) -> dict:
+        return {"nodegroup": self.nodegroups.delete(ctx, params["clusterName"], params["nodegroupName"])}
+
+    def UpdateNodegroupConfig(self, ctx: RequestContext, params: dict) -> dict:
+        return self.nodegroups.update_config(ctx, params)

@@ -1,0 +1,249 @@
+"""The node-group reconciler: a managed node group's spec becomes EC2-like instances and Kubernetes nodes.
+
+Each pass: read the group and its cluster → record new instances in status BEFORE creating their
+nodes (so a crash never duplicates or orphans one) → ensure every recorded instance's node through
+the node backend → scale in by cordoning and draining (evictions, which honour
+PodDisruptionBudgets) before deleting → ACTIVE once desiredSize nodes are Ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+import ipaddress
+
+from ..infra.kube import KubeError
+from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
+from ..services.ec2.instance_types import CATALOG, node_resources
+from ..services.ec2.network import default_subnets
+from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
+from ..services.eks.clusters import UPDATE
+from ..services.eks.nodegroups import NODEGROUP, cluster_of
+from ..store import Conflict, Key, Record, SqliteStore
+from .clusters import ClusterReconciler
+
+log = logging.getLogger(__name__)
+
+EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+DRAIN_RETRY_SECONDS = 1.0
+POLL_SECONDS = 0.2
+RESYNC_SECONDS = 30.0
+
+
+class NodegroupReconciler:
+    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend):
+        self.store = store
+        self.clusters = clusters
+        self.backend = backend
+
+    def _write_status(self, record: Record, **changes) -> Record:
+        while True:
+            status = {**record.status, **changes}
+            if status == record.status:
+                return record
+            try:
+                return self.store.update_status(record, status)
+            except Conflict:
+                fresh = self.store.get(record.key)
+                if fresh is None:
+                    return record
+                record = fresh
+
+    async def reconcile(self, key: Key) -> float | None:
+        record = self.store.get(key)
+        if record is None:
+            return None
+        cluster = self.store.get(cluster_of(key))
+        if cluster is None:
+            return None
+        if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
+            return 1.0
+        context = self.clusters.node_context(cluster)
+        await self.backend.start(context)
+        if record.deleting:
+            return await self._delete(record, context)
+        instances = list(record.status.get("instances", []))
+        desired = record.spec["scalingConfig"]["desiredSize"]
+        if len(instances) < desired:
+            instances = self._allocate(record, instances, desired - len(instances))
+            record = self._write_status(record, instances=instances)  # recorded before any node exists
+        elif len(instances) > desired:
+            surplus = self._pick_surplus(instances, len(instances) - desired)
+            for instance in surplus:
+                if not await self._drain_and_delete(context, instance["nodeName"]):
+                    return DRAIN_RETRY_SECONDS
+                instances = [i for i in instances if i["instanceId"] != instance["instanceId"]]
+                record = self._write_status(record, instances=instances)
+        await self.backend.ensure_nodes(context, [self._node_spec(record, i) for i in instances])
+        ready = await self.backend.list_nodes(context)
+        ready_count = sum(1 for i in instances if ready.get(i["nodeName"]))
+        if ready_count < desired:
+            return POLL_SECONDS
+        record = self._write_status(
+            record, status="ACTIVE", appliedUpdate=record.spec.get("_pendingUpdate"), readyNodes=ready_count
+        )
+        self._complete_update(record)
+        return RESYNC_SECONDS
+
+    def _allocate(self, record: Record, instances: list[dict], count: int) -> list[dict]:
+        """New instances, spread evenly over the group's subnets' zones, with addresses from those subnets."""
+        key = record.key
+        subnets = {s["SubnetId"]: s for s in default_subnets(key.account, key.region)}
+        chosen = [subnets[s] for s in record.spec["subnets"] if s in subnets]
+        everyone = self._all_instances(key)
+        taken = {i["privateIp"] for i in everyone}
+        slots = {(i["subnetId"], i["podSlot"]) for i in everyone}
+        instances = list(instances)
+        for _ in range(count):
+            per_zone = Counter(i["zone"] for i in instances)
+            subnet = min(chosen, key=lambda s: (per_zone[s["AvailabilityZone"]], s["AvailabilityZone"]))
+            seed = f"{record.spec['nodegroupArn']}/{time.time_ns()}/{len(instances)}"
+            # Node addresses from the subnet's bottom, pod blocks from its top (pod_cidr_block), as the
+            # VPC CNI hands pods addresses of the node's subnet.
+            address = lowest_free_address(subnet["CidrBlock"], taken)
+            taken.add(address)
+            slot = next(n for n in range(10**6) if (subnet["SubnetId"], n) not in slots)
+            slots.add((subnet["SubnetId"], slot))
+            instance_type = record.spec["instanceTypes"][len(instances) % len(record.spec["instanceTypes"])]
+            instances.append(
+                {
+                    "instanceId": instance_id(seed),
+                    "zone": subnet["AvailabilityZone"],
+                    "subnetId": subnet["SubnetId"],
+                    "privateIp": address,
+                    "podSlot": slot,
+                    "nodeName": node_name(address, key.region),
+                    "instanceType": instance_type,
+                    "launchedAt": time.time(),
+                }
+            )
+        return instances
+
+    def _all_instances(self, key: Key) -> list[dict]:
+        return [i for r in self.store.list(key.account, key.region, NODEGROUP) for i in r.status.get("instances", [])]
+
+    @staticmethod
+    def _pick_surplus(instances: list[dict], count: int) -> list[dict]:
+        """Scale in from the most crowded zone first, newest instance first (keeps zones balanced)."""
+        remaining = list(instances)
+        surplus = []
+        for _ in range(count):
+            per_zone = Counter(i["zone"] for i in remaining)
+            zone = max(per_zone, key=lambda z: (per_zone[z], z))
+            victim = max((i for i in remaining if i["zone"] == zone), key=lambda i: i["launchedAt"])
+            remaining.remove(victim)
+            surplus.append(victim)
+        return surplus
+
+    def _node_spec(self, record: Record, instance: dict) -> NodeSpec:
+        key, spec = record.key, record.spec
+        cluster_name = spec["clusterName"]
+        instance_type = CATALOG[instance["instanceType"]]
+        labels = managed_node_labels(
+            cluster=cluster_name,
+            nodegroup=spec["nodegroupName"],
+            instance_type=instance_type,
+            zone=instance["zone"],
+            region=key.region,
+            capacity_type=spec["capacityType"],
+            ami_type=spec["amiType"],
+            node_name=instance["nodeName"],
+            release_version=spec.get("releaseVersion"),
+            extra=spec.get("labels") or {},
+        )
+        resources = node_resources(instance_type, spec.get("diskSize") or 20)
+        subnet_cidr = next(
+            s["CidrBlock"] for s in default_subnets(key.account, key.region) if s["SubnetId"] == instance["subnetId"]
+        )
+        return NodeSpec(
+            name=instance["nodeName"],
+            provider_id=provider_id(instance["zone"], instance["instanceId"]),
+            internal_ip=instance["privateIp"],
+            labels=labels,
+            taints=[{"key": t["key"], "value": t.get("value", ""), "effect": EFFECTS[t["effect"]]} for t in spec.get("taints") or []],
+            capacity=resources["capacity"],
+            allocatable=resources["allocatable"],
+            pod_cidrs=[pod_cidr_block(subnet_cidr, instance["podSlot"], int(resources["capacity"]["pods"]))],
+        )
+
+    async def _drain_and_delete(self, context: ClusterContext, node: str) -> bool:
+        """Cordon, evict every pod (a PodDisruptionBudget answers 429: try again later), then delete.
+
+        True once the node is gone; False while pods remain, so the caller requeues."""
+        async with context.kube() as kube:
+            try:
+                await kube.merge_patch(f"/api/v1/nodes/{node}", {"spec": {"unschedulable": True}})
+            except KubeError as error:
+                if error.not_found:
+                    return True
+                raise
+            pods = await kube.list("/api/v1/pods", field_selector=f"spec.nodeName={node}")
+            remaining = 0
+            for pod in pods:
+                meta = pod["metadata"]
+                owners = {o.get("kind") for o in meta.get("ownerReferences") or []}
+                if "DaemonSet" in owners or "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+                    continue  # as `kubectl drain --ignore-daemonsets`: they go with the node
+                remaining += 1
+                if meta.get("deletionTimestamp"):
+                    continue
+                try:
+                    await kube.evict(meta["namespace"], meta["name"])
+                except KubeError as error:
+                    if error.status == 429:
+                        log.info("eviction of %s/%s blocked by a PodDisruptionBudget; retrying", meta["namespace"], meta["name"])
+                    elif not error.not_found:
+                        raise
+            if remaining:
+                return False
+        await self.backend.delete_node(context, node)
+        return True
+
+    async def _delete(self, record: Record, context) -> float | None:
+        instances = list(record.status.get("instances", []))
+        for instance in list(instances):
+            if not await self._drain_and_delete(context, instance["nodeName"]):
+                return DRAIN_RETRY_SECONDS
+            instances.remove(instance)
+            record = self._write_status(record, instances=instances)
+        for update in self.store.list(record.key.account, record.key.region, UPDATE):
+            if update.spec.get("nodegroupArn") == record.spec["nodegroupArn"]:
+                try:
+                    self.store.remove(update)
+                except Conflict:
+                    pass
+        self.store.remove(self.store.require(record.key))
+        return None
+
+    def _complete_update(self, record: Record) -> None:
+        update_id = record.spec.get("_pendingUpdate")
+        if not update_id:
+            return
+        update = self.store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
+        if update is not None and update.status.get("status") == "InProgress":
+            try:
+                self.store.update_status(update, {**update.status, "status": "Successful"})
+            except Conflict:
+                pass
+
+
+def lowest_free_address(cidr: str, taken: set[str]) -> str:
+    network = ipaddress.ip_network(cidr)
+    for offset in range(4, network.num_addresses - 1):  # AWS reserves the first four and the last
+        address = str(network.network_address + offset)
+        if address not in taken:
+            return address
+    raise ValueError(f"subnet {cidr} has no free addresses")
+
+
+def nodegroup_keys(store: SqliteStore) -> list[Key]:
+    return list(store.all_keys(NODEGROUP))
+
+
+def nodegroups_of_cluster(store: SqliteStore, cluster: Key) -> list[Key]:
+    return [
+        r.key for r in store.list(cluster.account, cluster.region, NODEGROUP) if r.spec["clusterName"] == cluster.name
+    ]
+

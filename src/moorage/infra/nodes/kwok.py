@@ -1,0 +1,634 @@
+"""Simulated nodes: Moorage creates the Node objects, one kwok process per cluster plays their kubelets.
+
+Division of work
+    Moorage writes each node by server-side apply (field manager "moorage"): labels (plus the ones a kubelet
+    adds itself: hostname, os, arch), annotations, taints, providerID and podCIDRs on the object; addresses,
+    capacity, allocatable, nodeInfo and the kubelet port on its status subresource. Every node carries the
+    annotation ``kwok.x-k8s.io/node: fake``. kwok (v0.8.0) manages only nodes with that annotation, holds their
+    ``kube-node-lease`` leases, posts their conditions (Ready, Memory/Disk/PID pressure) and plays the pods bound
+    to them: Pending → Running with IPs, Job pods → Succeeded, deleting pods → gone.
+
+How kwok v0.8.0 is run (checked against ``kwok --help`` and the v0.8.0 source, ``pkg/kwok/cmd/root.go``)
+    * v0.8.0 has no built-in stages: without Stage objects from ``--config`` (or ``--enable-crds=Stage``) it
+      exits with "no stages found". Moorage writes its own Stage set (below) into a JSON file (JSON is YAML;
+      kwok reads multi-document YAML) together with a ``KwokConfiguration`` that turns off kwok's debugging
+      and profiling handlers (a KwokConfiguration read from --config is not defaulted: every option must be
+      spelled out, see ``kwok_config``). The file name carries a hash of its content, so changed settings
+      change the command line, and the supervisor restarts kwok.
+    * ``--manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake``: real
+      kubelets can join the same cluster later; kwok never touches their nodes nor their pods.
+    * ``--node-lease-duration-seconds=40``: kwok creates and renews each node's Lease every 10 s (duration/4),
+      like a kubelet; the node lifecycle controller of kube-controller-manager reads those.
+    * ``--server-address=127.0.0.1:<port>`` (port chosen once per cluster, kept in the data dir): kwok's
+      HTTP server (/healthz, /metrics) on loopback only. Without it kwok would listen on 0.0.0.0 as soon
+      as a node port was set; we set none.
+    * ``--kubeconfig`` = the cluster's admin kubeconfig; ``--v`` = the log level.
+
+Pod IPs (the VPC CNI's job on EKS)
+    kwok v0.8.0 gives a pod on a managed node the next free address of the node's ``spec.podCIDRs[0]``
+    (``spec.podCIDR``), else of ``--cidr`` (default 10.0.0.0/24): ``PodIPsWith`` in ``pod_controller.go``, one pool
+    per CIDR, starting at network+1, addresses recycled when pods go away. kube-controller-manager runs without
+    ``--allocate-node-cidrs``, so nothing else sets podCIDRs. Moorage therefore sets each node's podCIDRs to
+    the block of its subnet given by ``NodeSpec.pod_cidrs`` (see ``backend.pod_cidr_block``): pod IPs are
+    subnet addresses, as with the VPC CNI's prefix delegation. kwok's pool does not stop at the block's end,
+    so ``capacity.pods`` must fit in the block (``NodeSpec`` checks): the scheduler never places more pods.
+    hostNetwork pods get the node's InternalIP.
+
+Timing
+    ``KwokSettings`` sets the delays: node start-up (creation → Ready), pod start-up (bound → Running), Job
+    pod run time, pod termination. A node or pod can override its start-up delay with the annotation
+    ``moorage.dev/startup-delay`` (a Go duration such as "45s", or an RFC 3339 time to become ready at). A
+    node that was Ready before (kwok restarted, lease expired) comes back without the start-up delay.
+
+Restarts
+    kwok picks a new holder identity at each start and would wait for its predecessor's leases to expire
+    (40 s) before managing the nodes again, long enough for the node lifecycle controller to call them
+    NotReady. ``start`` and ``ensure_nodes`` delete our nodes' leases last renewed before the running kwok
+    started; kwok recreates them within 10 s.
+
+Known limits
+    Logs/exec/attach/port-forward are not simulated (the apiserver would dial the nodes' VPC addresses). No
+    images, volumes, resource usage or node-problem conditions; pods never fail or restart unless
+    ``extra_stages`` say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..etcd import free_port
+from ..kube import KubeClient, KubeError, object_path
+from ..processes import ProcessSpec, Supervisor
+from .backend import ClusterContext, NodeBackend, NodeSpec, node_ready
+
+log = logging.getLogger(__name__)
+
+KWOK_VERSION = "0.8.0"
+COMPONENT = "kwok"
+MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
+MANAGED_VALUE = "fake"
+MANAGED_TAINTS_ANNOTATION = "moorage.dev/managed-taints"
+STARTUP_DELAY_ANNOTATION = "moorage.dev/startup-delay"
+KUBELET_PORT = 10250
+APPLY_CONCURRENCY = 8
+CONFIG_PREFIX = "kwok-config-"
+PORT_FILE = "kwok-server-port"
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+LEASE_CLOCK_MARGIN = 2.0  # seconds: an adopted process's start time is only known to the second
+
+
+@dataclass(frozen=True)
+class KwokSettings:
+    """How simulated nodes and pods behave. Durations in seconds; a jitter adds a random 0..jitter."""
+
+    node_startup_delay: float = 0.0  # node seen by kwok → Ready
+    node_startup_jitter: float = 0.0
+    pod_startup_delay: float = 0.0  # pod bound to a node → Running with an IP
+    pod_startup_jitter: float = 0.0
+    job_pod_run_time: float = 0.0  # a Job's pod: Running → Succeeded
+    pod_termination_delay: float = 0.0  # deletionTimestamp set → pod removed
+    node_lease_duration_seconds: int = 40  # renewed every duration/4, as the kubelet does
+    node_status_update_seconds: float = 300.0  # conditions' lastHeartbeatTime refresh (kubelet: 5 min with leases)
+    # Extra kwok Stage objects (dicts). One with the same metadata.name as a built-in stage replaces it.
+    extra_stages: Sequence[Mapping[str, Any]] = ()
+    log_level: str = "WARN"  # kwok --v: DEBUG, INFO, WARN, ERROR (INFO logs every lease renewal)
+    memory_limit: str = "100MiB"  # GOMEMLIMIT (soft)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# kwok configuration: the Stage objects
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(round(seconds * 1000)))
+
+
+def _delay(default: float, jitter: float, override_expression: str | None) -> dict:
+    delay: dict[str, Any] = {"durationMilliseconds": _ms(default)}
+    if jitter > 0:
+        # kwok: delay = duration + rand(jitterDuration - duration); jitterDuration <= duration means no jitter.
+        delay["jitterDurationMilliseconds"] = _ms(default + jitter)
+    if override_expression:
+        # Both read the same expression, so an override is exact (no jitter on top).
+        delay["durationFrom"] = {"expressionFrom": override_expression}
+        delay["jitterDurationFrom"] = {"expressionFrom": override_expression}
+    return delay
+
+
+def _stage(name: str, kind: str, expressions: list[dict], next_: dict, delay: dict | None = None) -> dict:
+    spec: dict[str, Any] = {
+        "resourceRef": {"apiGroup": "v1", "kind": kind},
+        "selector": {"matchExpressions": expressions},
+        "next": next_,
+    }
+    if delay and (delay.get("durationMilliseconds") or len(delay) > 1):
+        spec["delay"] = delay
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
+
+
+_READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
+_OVERRIDE = f'.metadata.annotations["{STARTUP_DELAY_ANNOTATION}"]'
+# A node that has been Ready before (the node lifecycle controller says NodeStatusUnknown, not
+# NodeStatusNeverUpdated) comes back at once: only a new node pays the start-up delay.
+_NODE_DELAY = (
+    'if any(.status.conditions[]?; .type == "Ready" and .reason != "NodeStatusNeverUpdated") '
+    f'then "0s" else {_OVERRIDE} end'
+)
+
+# The four conditions a kubelet posts (no NetworkUnavailable: no route controller on EKS).
+_NODE_CONDITIONS = (
+    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+)
+
+NODE_READY_TEMPLATE = "{{ $now := Now }}\nconditions:\n" + "".join(
+    f"- type: {kind}\n  status: \"{status}\"\n  reason: {reason}\n  message: {message}\n"
+    "  lastHeartbeatTime: {{ $now | Quote }}\n  lastTransitionTime: {{ $now | Quote }}\n"
+    for kind, status, reason, message in _NODE_CONDITIONS
+) + "phase: Running\n"
+
+NODE_HEARTBEAT_TEMPLATE = "{{ $now := Now }}\nconditions:\n" + "".join(
+    f"- type: {kind}\n  lastHeartbeatTime: {{{{ $now | Quote }}}}\n" for kind, *_ in _NODE_CONDITIONS
+)
+
+POD_RUNNING_TEMPLATE = """\
+{{ $now := Now }}
+conditions:
+- type: PodReadyToStartContainers
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: Initialized
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ range .spec.readinessGates }}
+- type: {{ .conditionType | Quote }}
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: true
+  started: true
+  restartCount: 0
+  state:
+    running:
+      startedAt: {{ $now | Quote }}
+{{ end }}
+{{ with .spec.initContainers }}
+initContainerStatuses:
+{{ range . }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: true
+  restartCount: 0
+  {{ if eq .restartPolicy "Always" }}
+  started: true
+  state:
+    running:
+      startedAt: {{ $now | Quote }}
+  {{ else }}
+  started: false
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+  {{ end }}
+{{ end }}
+{{ end }}
+{{ with NodeIPsWith .spec.nodeName }}
+hostIP: {{ index . 0 | Quote }}
+hostIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+{{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+podIP: {{ index . 0 | Quote }}
+podIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+phase: Running
+startTime: {{ $now | Quote }}
+"""
+
+POD_SUCCEEDED_TEMPLATE = """\
+{{ $now := Now }}
+conditions:
+- type: Ready
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: Succeeded
+"""
+
+
+def kwok_stages(settings: KwokSettings) -> list[dict]:
+    """The Stage objects kwok plays, built-ins first, ``extra_stages`` replacing built-ins of the same name."""
+    not_deleted = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
+    stages = [
+        _stage(
+            "node-ready", "Node",
+            # Only once Moorage has written the status (capacity etc.), so a node never goes Ready half-made.
+            [{"key": _READY, "operator": "NotIn", "values": ["True"]},
+             {"key": ".status.allocatable", "operator": "Exists"}],
+            {"statusTemplate": NODE_READY_TEMPLATE},
+            _delay(settings.node_startup_delay, settings.node_startup_jitter, _NODE_DELAY),
+        ),
+        _stage(
+            "node-heartbeat", "Node",
+            [{"key": _READY, "operator": "In", "values": ["True"]}],
+            {"statusTemplate": NODE_HEARTBEAT_TEMPLATE},
+            _delay(settings.node_status_update_seconds, settings.node_status_update_seconds * 0.1, None),
+        ),
+        _stage(
+            "pod-running", "Pod",
+            [not_deleted,
+             {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+             {"key": _READY, "operator": "NotIn", "values": ["True"]}],
+            {"statusTemplate": POD_RUNNING_TEMPLATE},
+            _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
+        ),
+        _stage(
+            "pod-job-succeeded", "Pod",
+            [not_deleted,
+             {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+             {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": ["Job"]}],
+            {"statusTemplate": POD_SUCCEEDED_TEMPLATE},
+            _delay(settings.job_pod_run_time, 0.0, None),
+        ),
+        _stage(
+            "pod-delete", "Pod",
+            [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
+            {"delete": True},
+            _delay(settings.pod_termination_delay, 0.0, None),
+        ),
+    ]
+    extra = {stage["metadata"]["name"]: dict(stage) for stage in settings.extra_stages}
+    stages = [extra.pop(stage["metadata"]["name"], stage) for stage in stages]
+    return stages + list(extra.values())
+
+
+def kwok_config(settings: KwokSettings) -> str:
+    """The --config file: a KwokConfiguration and the stages, as JSON documents separated by '---'."""
+    configuration = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        # kwok v0.8.0 applies its defaults only when no KwokConfiguration is given at all: a partial one leaves
+        # the parallelism settings at 0 and kwok exits ("... parallelism must be greater than 0"). So every
+        # defaulted option is spelled out, with kwok's default value except for the debugging handlers.
+        "options": {
+            "cidr": "10.0.0.0/24",  # only for nodes without podCIDRs; Moorage always sets them
+            "manageAllNodes": False,
+            "enableDebuggingHandlers": False,  # no logs/exec/attach/port-forward endpoints
+            "enableProfilingHandler": False,
+            "enableContentionProfiling": False,
+            "podPlayStageParallelism": 4,
+            "nodePlayStageParallelism": 4,
+            "nodeLeaseParallelism": 4,
+            "podsOnNodeSyncParallelism": 1,
+            "enablePodsOnNodeSyncListPager": True,
+            "enablePodsOnNodeSyncStreamWatch": False,
+        },
+    }
+    documents = [configuration, *kwok_stages(settings)]
+    return "".join("---\n" + json.dumps(doc, indent=1, sort_keys=True) + "\n" for doc in documents)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Node objects
+
+
+def _kubelet_labels(spec: NodeSpec, info: Mapping[str, str]) -> dict[str, str]:
+    """The labels a kubelet puts on its own node; the NodeSpec's labels win."""
+    os_name, arch = info["operatingSystem"], info["architecture"]
+    return {
+        "kubernetes.io/hostname": spec.hostname or spec.name,
+        "kubernetes.io/os": os_name,
+        "kubernetes.io/arch": arch,
+        "beta.kubernetes.io/os": os_name,
+        "beta.kubernetes.io/arch": arch,
+    }
+
+
+def node_info(spec: NodeSpec) -> dict[str, str]:
+    seed = hashlib.sha256(spec.provider_id.encode()).hexdigest()
+    uuid = f"ec2{seed[3:8]}-{seed[8:12]}-{seed[12:16]}-{seed[16:20]}-{seed[20:32]}"
+    fallback = f"kwok-v{KWOK_VERSION}"
+    return {
+        "architecture": "amd64",
+        "operatingSystem": "linux",
+        "osImage": "",
+        "kernelVersion": fallback,
+        "containerRuntimeVersion": fallback,
+        "kubeletVersion": fallback,
+        "kubeProxyVersion": "",
+        "machineID": seed[32:64],
+        "systemUUID": uuid,
+        "bootID": f"{seed[:8]}-{seed[8:12]}-{seed[12:16]}-{seed[16:20]}-{seed[20:32]}",
+        **spec.node_info,
+    }
+
+
+def _taint_id(taint: Mapping[str, Any]) -> str:
+    return f"{taint.get('key')}:{taint.get('effect')}"
+
+
+def merged_taints(spec: NodeSpec, current: Mapping[str, Any] | None) -> list[dict]:
+    """spec.taints is an atomic list, so applying ours would drop everyone else's (the node lifecycle
+    controller's not-ready taint, kubectl taint, autoscalers). Keep the taints Moorage did not put there
+    (the annotation remembers which ones it did), replace its own with the NodeSpec's."""
+    wanted = [dict(taint) for taint in spec.taints]
+    if current is None:
+        return wanted
+    metadata = current.get("metadata") or {}
+    try:
+        ours_before = set(json.loads((metadata.get("annotations") or {}).get(MANAGED_TAINTS_ANNOTATION, "[]")))
+    except ValueError:
+        ours_before = set()
+    wanted_ids = {_taint_id(taint) for taint in wanted}
+    foreign = [
+        taint for taint in (current.get("spec") or {}).get("taints") or []
+        if _taint_id(taint) not in ours_before and _taint_id(taint) not in wanted_ids
+    ]
+    return foreign + wanted
+
+
+def node_object(spec: NodeSpec, current: Mapping[str, Any] | None = None) -> dict:
+    """The Node as Moorage applies it (metadata and spec; the status goes through /status)."""
+    info = node_info(spec)
+    annotations = {
+        **spec.annotations,
+        MANAGED_ANNOTATION: MANAGED_VALUE,
+        MANAGED_TAINTS_ANNOTATION: json.dumps(sorted(_taint_id(t) for t in spec.taints), separators=(",", ":")),
+    }
+    metadata: dict[str, Any] = {
+        "name": spec.name,
+        "labels": {**_kubelet_labels(spec, info), **spec.labels},
+        "annotations": annotations,
+    }
+    if current is not None:
+        # An optimistic lock: the taints were merged from this version.
+        metadata["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+    node_spec: dict[str, Any] = {"providerID": spec.provider_id, "taints": merged_taints(spec, current)}
+    if spec.pod_cidrs:
+        node_spec["podCIDR"] = spec.pod_cidrs[0]
+        node_spec["podCIDRs"] = list(spec.pod_cidrs)
+    return {"apiVersion": "v1", "kind": "Node", "metadata": metadata, "spec": node_spec}
+
+
+def node_status(spec: NodeSpec) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": spec.name},
+        "status": {
+            "capacity": dict(spec.capacity),
+            "allocatable": spec.effective_allocatable,
+            "addresses": spec.addresses,
+            "nodeInfo": node_info(spec),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        },
+    }
+
+
+def is_managed(node: Mapping[str, Any]) -> bool:
+    return ((node.get("metadata") or {}).get("annotations") or {}).get(MANAGED_ANNOTATION) == MANAGED_VALUE
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The backend
+
+
+class KwokNodeBackend(NodeBackend):
+    def __init__(self, supervisor: Supervisor, binary: Path | None = None, settings: KwokSettings | None = None):
+        self.supervisor = supervisor
+        self._binary = binary
+        self.settings = settings or KwokSettings()
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            from ..toolchain import locate
+
+            self._binary = locate("kwok", KWOK_VERSION)
+        return self._binary
+
+    @staticmethod
+    def process_name(ctx: ClusterContext) -> str:
+        return f"{ctx.process_prefix}/{COMPONENT}"
+
+    # ---- the process
+
+    def _server_port(self, ctx: ClusterContext) -> int:
+        path = ctx.data_dir / PORT_FILE
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            port = free_port()
+            _write_atomically(path, f"{port}\n")
+            return port
+
+    def _write_config(self, ctx: ClusterContext) -> Path:
+        text = kwok_config(self.settings)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = ctx.data_dir / f"{CONFIG_PREFIX}{digest}.yaml"
+        if not path.exists() or path.read_text() != text:
+            _write_atomically(path, text)
+        return path
+
+    def process_spec(self, ctx: ClusterContext) -> ProcessSpec:
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config(ctx)
+        port = self._server_port(ctx)
+        argv = [
+            str(self.binary),
+            f"--kubeconfig={ctx.kubeconfig}",
+            f"--config={config}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={MANAGED_ANNOTATION}={MANAGED_VALUE}",
+            f"--node-lease-duration-seconds={self.settings.node_lease_duration_seconds}",
+            f"--server-address=127.0.0.1:{port}",
+            f"--v={self.settings.log_level}",
+        ]
+        return ProcessSpec(
+            name=self.process_name(ctx),
+            argv=argv,
+            log_path=ctx.logs_dir / f"{COMPONENT}.log",
+            state_dir=ctx.state_dir,
+            env={"GOMEMLIMIT": self.settings.memory_limit},
+        )
+
+    async def start(self, ctx: ClusterContext) -> None:
+        spec = await asyncio.to_thread(self.process_spec, ctx)
+        await self.supervisor.ensure(spec)
+        current = Path(next(arg for arg in spec.argv if arg.startswith("--config=")).split("=", 1)[1])
+        for stale in ctx.data_dir.glob(f"{CONFIG_PREFIX}*.yaml"):
+            if stale != current:
+                stale.unlink(missing_ok=True)
+        try:
+            async with ctx.kube() as kube:
+                await self._release_stale_leases(ctx, kube)
+        except (KubeError, OSError) as error:  # the API may not answer yet; ensure_nodes checks again
+            log.debug("%s: could not check node leases: %s", self.process_name(ctx), error)
+
+    async def _release_stale_leases(self, ctx: ClusterContext, kube: KubeClient,
+                                    managed: set[str] | None = None) -> None:
+        """kwok takes a new holder identity at each start and leaves a lease held by another identity alone
+        until it expires (the lease duration, 40 s): after a restart its nodes would miss heartbeats long
+        enough for the node lifecycle controller (grace period 50 s) to mark them NotReady. A lease of one of
+        our nodes last renewed before the running kwok started can only be its predecessor's: delete it, and
+        kwok recreates it at its next try (a quarter of the lease duration)."""
+        try:
+            status = self.supervisor.status(self.process_name(ctx))
+        except KeyError:
+            return
+        if status.state != "running" or status.started_at is None:
+            return
+        if time.time() - status.started_at > self.settings.node_lease_duration_seconds + LEASE_CLOCK_MARGIN:
+            return  # by now every predecessor's lease has expired and kwok took it over by itself
+        # A process we spawned started after its predecessor died: any earlier renewal is the predecessor's.
+        # An adopted one's start time comes from /proc, precise to about a second only.
+        started = status.started_at - (LEASE_CLOCK_MARGIN if status.adopted else 0.0)
+        if managed is None:
+            managed = {node["metadata"]["name"] for node in await kube.list("/api/v1/nodes") if is_managed(node)}
+        leases = await kube.list(object_path("coordination.k8s.io/v1", "leases", namespace=NODE_LEASE_NAMESPACE))
+        for lease in leases:
+            metadata, renewed = lease["metadata"], (lease.get("spec") or {}).get("renewTime")
+            if metadata["name"] not in managed or not renewed:
+                continue
+            if _timestamp(renewed) < started:
+                log.info("%s: releasing lease %s of a previous kwok", self.process_name(ctx), metadata["name"])
+                try:
+                    await kube.delete(object_path("coordination.k8s.io/v1", "leases", metadata["name"],
+                                                  NODE_LEASE_NAMESPACE), resource_version=metadata["resourceVersion"])
+                except KubeError as error:
+                    if not error.conflict:  # 409: renewed meanwhile, so not stale
+                        raise
+
+    async def stop(self, ctx: ClusterContext) -> None:
+        name = self.process_name(ctx)
+        await self.supervisor.stop(name)
+        await self.supervisor.kill_recorded(name, ctx.state_dir)
+
+    async def healthy(self, ctx: ClusterContext, timeout: float = 2.0) -> bool:
+        """Whether kwok answers its /healthz (it starts serving once its controllers run)."""
+        try:
+            port = int((ctx.data_dir / PORT_FILE).read_text().strip())
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    return response.status == 200
+        except (OSError, ValueError, aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    # ---- the nodes
+
+    async def ensure_nodes(self, ctx: ClusterContext, specs: Sequence[NodeSpec]) -> None:
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate node names in {names}")
+        if not specs:
+            return
+        async with ctx.kube() as kube:
+            existing = {node["metadata"]["name"]: node for node in await kube.list("/api/v1/nodes")}
+            limit = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+            async def one(spec: NodeSpec) -> None:
+                async with limit:
+                    await self._ensure_node(kube, spec, existing.get(spec.name))
+
+            await asyncio.gather(*(one(spec) for spec in specs))
+            try:
+                managed = {name for name, node in existing.items() if is_managed(node)}
+                await self._release_stale_leases(ctx, kube, managed)
+            except KubeError as error:
+                log.warning("%s: could not check node leases: %s", self.process_name(ctx), error)
+
+    async def _ensure_node(self, kube: KubeClient, spec: NodeSpec, current: dict | None, attempts: int = 5) -> None:
+        path = object_path("v1", "nodes", spec.name)
+        for attempt in range(attempts):
+            try:
+                await kube.apply(path, node_object(spec, current))
+                break
+            except KubeError as error:
+                # 409: changed since we read it (taints merged from a stale copy); 404: deleted meanwhile.
+                if error.status not in (404, 409) or attempt == attempts - 1:
+                    raise
+                current = await kube.get_or_none(path)
+        await kube.apply(path, node_status(spec), subresource="status")
+
+    async def delete_node(self, ctx: ClusterContext, name: str) -> None:
+        async with ctx.kube() as kube:
+            await kube.delete(object_path("v1", "nodes", name))
+            # kwok gives the lease an owner reference to the node (so the garbage collector would get it too).
+            await kube.delete(object_path("coordination.k8s.io/v1", "leases", name, NODE_LEASE_NAMESPACE))
+
+    async def list_nodes(self, ctx: ClusterContext) -> dict[str, bool]:
+        async with ctx.kube() as kube:
+            nodes = await kube.list("/api/v1/nodes")
+        return {node["metadata"]["name"]: node_ready(node) for node in nodes if is_managed(node)}
+
+
+def _timestamp(value: str) -> float:
+    """RFC 3339 (with or without fractional seconds, 'Z' or an offset) as epoch seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+__all__ = [
+    "KWOK_VERSION", "KwokNodeBackend", "KwokSettings", "MANAGED_ANNOTATION", "MANAGED_TAINTS_ANNOTATION",
+    "MANAGED_VALUE", "STARTUP_DELAY_ANNOTATION", "is_managed", "kwok_config", "kwok_stages", "node_object",
+    "node_status",
+]

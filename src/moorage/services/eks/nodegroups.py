@@ -1,0 +1,309 @@
+"""Managed node group rules: what Create/Update/DeleteNodegroup accept and store (spec only).
+
+The node-group reconciler turns the spec into nodes (kwok-simulated EC2 instances) and writes status.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from ...gateway.protocols.errors import AwsError
+from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
+from ..base import RequestContext
+from ..ec2.network import default_subnets
+from ..ec2.nodes import ami_type_mismatch
+from . import names
+from .clusters import CLUSTER, UPDATE, Clusters, fingerprint, now, paginate, update_view, validate_tags
+from .versions import patch_version
+
+NODEGROUP = "nodegroup"
+MAX_NODEGROUPS_PER_CLUSTER = 30
+MAX_NODES_PER_NODEGROUP = 450
+MAX_TAINTS = 50
+AMI_RELEASE_DATE = "20261101"
+TAINT_EFFECTS = {"NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"}
+
+
+def nodegroup_arn(partition: str, region: str, account: str, cluster: str, nodegroup: str, nodegroup_id: str) -> str:
+    return f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/{nodegroup}/{nodegroup_id}"
+
+
+def nodegroup_not_found(cluster: str, nodegroup: str) -> AwsError:
+    return AwsError(
+        "ResourceNotFoundException",
+        f"No node group found for name: {nodegroup}.",
+        extra_fields={"clusterName": cluster, "nodegroupName": nodegroup},
+    )
+
+
+def invalid(message: str, cluster: str, nodegroup: str) -> AwsError:
+    return AwsError("InvalidParameterException", message, extra_fields={"clusterName": cluster, "nodegroupName": nodegroup})
+
+
+def release_version(kubernetes_minor: str) -> str:
+    return f"{patch_version(kubernetes_minor)}-{AMI_RELEASE_DATE}"
+
+
+def check_scaling(scaling: dict, cluster: str, nodegroup: str, updating: bool = False) -> None:
+    low, high, desired = scaling["minSize"], scaling["maxSize"], scaling["desiredSize"]
+    if high > MAX_NODES_PER_NODEGROUP:
+        raise invalid(f"maxSize can't be greater than {MAX_NODES_PER_NODEGROUP}", cluster, nodegroup)
+    if low > high:
+        raise invalid("minSize can't be greater than maxSize", cluster, nodegroup)
+    if low > desired:
+        message = f"Minimum capacity {low} can't be greater than desired size {desired}" if updating else "minSize can't be greater than desiredSize"
+        raise invalid(message, cluster, nodegroup)
+    if desired > high:
+        message = f"Desired capacity {desired} can't be greater than max size {high}" if updating else "desiredSize can't be greater than maxSize"
+        raise invalid(message, cluster, nodegroup)
+
+
+def check_taints(taints: list[dict], cluster: str, nodegroup: str) -> None:
+    if len(taints) > MAX_TAINTS:
+        raise invalid(f"The number of taints must not exceed {MAX_TAINTS}.", cluster, nodegroup)
+    seen = set()
+    for taint in taints:
+        if taint.get("effect") not in TAINT_EFFECTS:
+            raise invalid(f"Taint effect must be one of {sorted(TAINT_EFFECTS)}", cluster, nodegroup)
+        pair = (taint["key"], taint["effect"])
+        if pair in seen:
+            raise invalid(f"Duplicate taint key {taint['key']} with effect {taint['effect']}", cluster, nodegroup)
+        seen.add(pair)
+
+
+def nodegroup_view(record: Record) -> dict:
+    spec, status = record.spec, record.status
+    view = {k: v for k, v in spec.items() if not k.startswith("_")}
+    view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
+    view["modifiedAt"] = datetime.fromtimestamp(spec.get("modifiedAt", spec["createdAt"]), timezone.utc)
+    state = status.get("status", "CREATING")
+    if record.deleting:
+        state = "DELETING"
+    elif state == "ACTIVE" and spec.get("_pendingUpdate") not in (None, status.get("appliedUpdate")):
+        state = "UPDATING"
+    view["status"] = state
+    view["health"] = {"issues": status.get("healthIssues", [])}
+    return view
+
+
+class Nodegroups:
+    def __init__(self, store: SqliteStore, clusters: Clusters, instance_types: dict[str, Any]):
+        self.store = store
+        self.clusters = clusters
+        self.instance_types = instance_types
+
+    def key(self, ctx: RequestContext, cluster: str, nodegroup: str) -> Key:
+        return Key(ctx.account, ctx.region, NODEGROUP, f"{cluster}/{nodegroup}")
+
+    def get(self, ctx: RequestContext, cluster: str, nodegroup: str) -> Record:
+        self.clusters.get(ctx, cluster)
+        record = self.store.get(self.key(ctx, cluster, nodegroup))
+        if record is None:
+            raise nodegroup_not_found(cluster, nodegroup)
+        return record
+
+    def of_cluster(self, ctx: RequestContext, cluster: str) -> list[Record]:
+        return [r for r in self.store.list(ctx.account, ctx.region, NODEGROUP) if r.spec["clusterName"] == cluster]
+
+    def create(self, ctx: RequestContext, params: dict) -> dict:
+        cluster_name, name = params["clusterName"], params["nodegroupName"]
+        cluster = self.clusters.get(ctx, cluster_name)
+        existing = self.store.get(self.key(ctx, cluster_name, name))
+        token = params.get("clientRequestToken")
+        if existing is not None:
+            if token and existing.spec.get("_token") == token and existing.spec["_fingerprint"] == fingerprint(params):
+                return nodegroup_view(existing)
+            raise AwsError(
+                "ResourceInUseException",
+                f"NodeGroup already exists with name {name} and cluster name {cluster_name}",
+                extra_fields={"clusterName": cluster_name, "nodegroupName": name},
+            )
+        if cluster.deleting or cluster.status.get("status") != "ACTIVE":
+            state = "DELETING" if cluster.deleting else cluster.status.get("status", "CREATING")
+            raise AwsError(
+                "InvalidRequestException",
+                f"Cluster {cluster_name} is in {state} state; node groups can be created only on ACTIVE clusters.",
+                extra_fields={"clusterName": cluster_name, "nodegroupName": name},
+            )
+        if len(self.of_cluster(ctx, cluster_name)) >= MAX_NODEGROUPS_PER_CLUSTER:
+            raise AwsError(
+                "ResourceLimitExceededException",
+                f"Nodegroups limit exceeded for cluster {cluster_name}: at most {MAX_NODEGROUPS_PER_CLUSTER} node groups per cluster.",
+                extra_fields={"clusterName": cluster_name, "nodegroupName": name},
+            )
+        scaling = {"minSize": 1, "maxSize": 2, "desiredSize": 2, **(params.get("scalingConfig") or {})}
+        if "desiredSize" not in (params.get("scalingConfig") or {}):
+            scaling["desiredSize"] = max(scaling["minSize"], min(2, scaling["maxSize"]))
+        check_scaling(scaling, cluster_name, name)
+        instance_types = params.get("instanceTypes") or ["t3.medium"]
+        for instance_type in instance_types:
+            if instance_type not in self.instance_types:
+                raise invalid(f"Instance type {instance_type} is not supported", cluster_name, name)
+        arches = {self.instance_types[t].arch for t in instance_types}
+        if len(arches) > 1:
+            raise invalid("Instance types of a node group must share one architecture", cluster_name, name)
+        arch = arches.pop()
+        ami_type = params.get("amiType") or ("AL2023_ARM_64_STANDARD" if arch == "arm64" else "AL2023_x86_64_STANDARD")
+        mismatch = ami_type_mismatch(ami_type, instance_types)
+        if mismatch:
+            raise invalid(mismatch, cluster_name, name)
+        known = {s["SubnetId"]: s for s in default_subnets(ctx.account, ctx.region)}
+        for subnet in params["subnets"]:
+            if subnet not in known:
+                raise invalid(f"The subnet ID '{subnet}' does not exist", cluster_name, name)
+        check_taints(params.get("taints") or [], cluster_name, name)
+        version = params.get("version") or cluster.spec["version"]
+        if version != cluster.spec["version"]:
+            raise invalid(
+                f"Requested Nodegroup version {version} is not compatible with cluster version {cluster.spec['version']}",
+                cluster_name, name,
+            )
+        nodegroup_id = str(uuid.uuid4())
+        spec = {
+            "nodegroupName": name,
+            "nodegroupArn": nodegroup_arn(ctx.partition, ctx.region, ctx.account, cluster_name, name, nodegroup_id),
+            "clusterName": cluster_name,
+            "version": version,
+            "releaseVersion": params.get("releaseVersion") or release_version(version),
+            "createdAt": now(),
+            "capacityType": params.get("capacityType", "ON_DEMAND"),
+            "scalingConfig": scaling,
+            "instanceTypes": instance_types,
+            "subnets": params["subnets"],
+            "amiType": ami_type,
+            "nodeRole": params["nodeRole"],
+            "labels": params.get("labels") or {},
+            "taints": params.get("taints") or [],
+            "resources": {"autoScalingGroups": [{"name": f"eks-{name}-{nodegroup_id}"}]},
+            "diskSize": params.get("diskSize", 20 if not params.get("launchTemplate") else None),
+            "updateConfig": params.get("updateConfig") or {"maxUnavailable": 1},
+            "tags": validate_tags(params.get("tags"), "InvalidParameterException"),
+            "_id": nodegroup_id,
+            "_token": token,
+            "_fingerprint": fingerprint(params),
+        }
+        for optional in ("remoteAccess", "launchTemplate", "nodeRepairConfig", "warmPoolConfig"):
+            if params.get(optional) is not None:
+                spec[optional] = params[optional]
+        if spec["diskSize"] is None:
+            del spec["diskSize"]
+        try:
+            record = self.store.create(self.key(ctx, cluster_name, name), spec, {"status": "CREATING"})
+        except AlreadyExists:
+            raise AwsError(
+                "ResourceInUseException",
+                f"NodeGroup already exists with name {name} and cluster name {cluster_name}",
+                extra_fields={"clusterName": cluster_name, "nodegroupName": name},
+            ) from None
+        return nodegroup_view(record)
+
+    def describe(self, ctx: RequestContext, cluster: str, nodegroup: str) -> dict:
+        return nodegroup_view(self.get(ctx, cluster, nodegroup))
+
+    def list(self, ctx: RequestContext, params: dict) -> dict:
+        self.clusters.get(ctx, params["clusterName"])
+        found = sorted(r.spec["nodegroupName"] for r in self.of_cluster(ctx, params["clusterName"]))
+        return paginate(found, params, "nodegroups")
+
+    def delete(self, ctx: RequestContext, cluster: str, nodegroup: str) -> dict:
+        record = self.get(ctx, cluster, nodegroup)
+        while not record.deleting:
+            try:
+                record = self.store.mark_deleting(record)
+            except Conflict:
+                record = self.get(ctx, cluster, nodegroup)
+        return nodegroup_view(record)
+
+    def update_config(self, ctx: RequestContext, params: dict) -> dict:
+        cluster, name = params["clusterName"], params["nodegroupName"]
+        record = self.get(ctx, cluster, name)
+        token = params.get("clientRequestToken")
+        updates = [u for u in self.store.list(ctx.account, ctx.region, UPDATE) if u.spec.get("nodegroupArn") == record.spec["nodegroupArn"]]
+        if token:
+            for update in updates:
+                if update.spec.get("clientRequestToken") == token:
+                    return {"update": update_view(update)}
+        if record.deleting or record.status.get("status") != "ACTIVE":
+            raise AwsError(
+                "ResourceInUseException",
+                f"Nodegroup {name} is not in ACTIVE state; it can be updated only when ACTIVE.",
+                extra_fields={"clusterName": cluster, "nodegroupName": name},
+            )
+        if any(u.status.get("status", "InProgress") == "InProgress" for u in updates):
+            raise AwsError(
+                "ResourceInUseException",
+                f"Nodegroup {name} already has an update in progress",
+                extra_fields={"clusterName": cluster, "nodegroupName": name},
+            )
+        spec = copy.deepcopy(record.spec)
+        update_params: list[dict] = []
+
+        def param(kind: str, value: Any) -> None:
+            update_params.append({"type": kind, "value": value if isinstance(value, str) else json.dumps(value)})
+
+        if params.get("scalingConfig"):
+            scaling = {**spec["scalingConfig"], **params["scalingConfig"]}
+            check_scaling(scaling, cluster, name, updating=True)
+            spec["scalingConfig"] = scaling
+            for key, kind in (("minSize", "MinSize"), ("maxSize", "MaxSize"), ("desiredSize", "DesiredSize")):
+                if key in params["scalingConfig"]:
+                    param(kind, str(params["scalingConfig"][key]))
+        if params.get("labels"):
+            labels = dict(spec["labels"])
+            labels.update(params["labels"].get("addOrUpdateLabels") or {})
+            for key in params["labels"].get("removeLabels") or []:
+                labels.pop(key, None)
+            spec["labels"] = labels
+            if params["labels"].get("addOrUpdateLabels"):
+                param("LabelsToAdd", params["labels"]["addOrUpdateLabels"])
+            if params["labels"].get("removeLabels"):
+                param("LabelsToRemove", params["labels"]["removeLabels"])
+        if params.get("taints"):
+            taints = {(t["key"], t["effect"]): t for t in spec["taints"]}
+            for taint in params["taints"].get("addOrUpdateTaints") or []:
+                taints[(taint["key"], taint["effect"])] = taint
+            for taint in params["taints"].get("removeTaints") or []:
+                taints.pop((taint["key"], taint["effect"]), None)
+            spec["taints"] = list(taints.values())
+            check_taints(spec["taints"], cluster, name)
+            if params["taints"].get("addOrUpdateTaints"):
+                param("TaintsToAdd", params["taints"]["addOrUpdateTaints"])
+            if params["taints"].get("removeTaints"):
+                param("TaintsToRemove", params["taints"]["removeTaints"])
+        for member, kind in (("updateConfig", "MaxUnavailable"), ("nodeRepairConfig", "NodeRepairConfig"), ("warmPoolConfig", "WarmPoolEnabled")):
+            if params.get(member):
+                spec[member] = params[member]
+                param(kind, params[member])
+        if not update_params:
+            raise invalid("No changes needed for the provided configuration.", cluster, name)
+        update_id = names.new_update_id()
+        spec["_pendingUpdate"] = update_id
+        spec["modifiedAt"] = now()
+        update = self.store.create(
+            Key(ctx.account, ctx.region, UPDATE, update_id),
+            {
+                "id": update_id,
+                "clusterName": cluster,
+                "nodegroupName": name,
+                "nodegroupArn": record.spec["nodegroupArn"],
+                "type": "ConfigUpdate",
+                "params": update_params,
+                "createdAt": now(),
+                "clientRequestToken": token,
+            },
+            {"status": "InProgress"},
+        )
+        try:
+            self.store.update_spec(record, spec)
+        except Conflict:
+            self.store.update_status(update, {"status": "Failed", "errors": [{"errorCode": "Unknown", "errorMessage": "The node group changed during the update; retry.", "resourceIds": [name]}]})
+            raise AwsError("ResourceInUseException", f"Nodegroup {name} changed while the update was recorded; retry.") from None
+        return {"update": update_view(update)}
+
+
+def cluster_of(key: Key) -> Key:
+    return Key(key.account, key.region, CLUSTER, key.name.split("/", 1)[0])

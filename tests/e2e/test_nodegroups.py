@@ -1,0 +1,129 @@
+"""Managed node groups: kwok-simulated EC2 nodes in a real cluster, driven by the AWS CLI, boto3 and kubectl."""
+
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+from ..conftest import ACCOUNT_ID, kill_leftovers, start_moorage
+
+pytestmark = pytest.mark.toolchain
+
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-cluster"
+NODE_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-node"
+FAST = {"Delay": 1, "MaxAttempts": 180}
+
+
+@pytest.fixture
+def cluster(tmp_path, kubectl):
+    moorage = start_moorage(tmp_path / "data")
+    try:
+        eks = moorage.client("eks")
+        subnets = sorted(moorage.client("ec2").describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:3]
+        eks.create_cluster(name="compute", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]})
+        eks.get_waiter("cluster_active").wait(name="compute", WaiterConfig=FAST)
+        env = {**moorage.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "compute"], env=env, check=True, capture_output=True)
+        yield moorage, eks, subnets, env
+    finally:
+        moorage.stop()
+        kill_leftovers(tmp_path)
+
+
+def kubectl_json(kubectl, env, *args) -> dict:
+    result = subprocess.run([kubectl, *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_for(predicate, timeout=90, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(interval)
+
+
+def test_node_group_lifecycle(cluster, kubectl):
+    moorage, eks, subnets, env = cluster
+    created = subprocess.run(
+        [
+            sys.executable, "-m", "awscli", "eks", "create-nodegroup", "--cluster-name", "compute", "--nodegroup-name", "ng1",
+            "--scaling-config", "minSize=1,maxSize=10,desiredSize=3", "--instance-types", "m5.large",
+            "--subnets", *[s["SubnetId"] for s in subnets], "--node-role", NODE_ROLE, "--labels", "team=web",
+        ],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["nodegroup"]["status"] == "CREATING"
+    eks.get_waiter("nodegroup_active").wait(clusterName="compute", nodegroupName="ng1", WaiterConfig=FAST)
+    group = eks.describe_nodegroup(clusterName="compute", nodegroupName="ng1")["nodegroup"]
+    assert group["status"] == "ACTIVE" and group["amiType"] == "AL2023_x86_64_STANDARD"
+    assert group["resources"]["autoScalingGroups"][0]["name"].startswith("eks-ng1-")
+    assert eks.list_nodegroups(clusterName="compute")["nodegroups"] == ["ng1"]
+
+    nodes = kubectl_json(kubectl, env, "get", "nodes")["items"]
+    assert len(nodes) == 3
+    zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}
+    assert zones == {s["AvailabilityZone"] for s in subnets}  # spread evenly over the subnets' zones
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        assert labels["eks.amazonaws.com/nodegroup"] == "ng1"
+        assert labels["eks.amazonaws.com/capacityType"] == "ON_DEMAND"
+        assert labels["node.kubernetes.io/instance-type"] == "m5.large"
+        assert labels["team"] == "web"
+        assert node["metadata"]["name"].endswith(".us-west-2.compute.internal")
+        assert node["spec"]["providerID"].startswith(f"aws:///{labels['topology.kubernetes.io/zone']}/i-")
+        assert node["status"]["capacity"]["pods"] == "29"
+        assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+    # The real scheduler places 20 pods; kwok makes them Running with addresses from the subnets.
+    assert subprocess.run([kubectl, "create", "deployment", "web", "--image=nginx", "--replicas=20"], env=env, capture_output=True).returncode == 0
+    running = wait_for(
+        lambda: [p for p in kubectl_json(kubectl, env, "get", "pods", "-l", "app=web")["items"] if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+        if len([p for p in kubectl_json(kubectl, env, "get", "pods", "-l", "app=web")["items"] if p["status"].get("phase") == "Running"]) == 20 else None
+    )
+    networks = [ipaddress.ip_network(s["CidrBlock"]) for s in subnets]
+    for pod in running:
+        assert any(ipaddress.ip_address(pod["status"]["podIP"]) in network for network in networks)
+
+    # Scale in: nodes are drained (their pods rescheduled) and removed.
+    update = eks.update_nodegroup_config(clusterName="compute", nodegroupName="ng1", scalingConfig={"desiredSize": 1})["update"]
+    wait_for(lambda: len(kubectl_json(kubectl, env, "get", "nodes")["items"]) == 1)
+    wait_for(lambda: eks.describe_update(name="compute", nodegroupName="ng1", updateId=update["id"])["update"]["status"] == "Successful")
+    wait_for(lambda: len([p for p in kubectl_json(kubectl, env, "get", "pods", "-l", "app=web")["items"] if p["status"].get("phase") == "Running"]) == 20)
+
+    with pytest.raises(eks.exceptions.ResourceInUseException):
+        eks.delete_cluster(name="compute")
+    eks.delete_nodegroup(clusterName="compute", nodegroupName="ng1")
+    eks.get_waiter("nodegroup_deleted").wait(clusterName="compute", nodegroupName="ng1", WaiterConfig=FAST)
+    assert kubectl_json(kubectl, env, "get", "nodes")["items"] == []
+
+
+@pytest.mark.parametrize(
+    "scaling, message",
+    [
+        ({"minSize": 3, "maxSize": 2, "desiredSize": 2}, "minSize can't be greater than maxSize"),
+        ({"minSize": 1, "maxSize": 2, "desiredSize": 3}, "desiredSize can't be greater than maxSize"),
+        ({"minSize": 2, "maxSize": 5, "desiredSize": 1}, "minSize can't be greater than desiredSize"),
+        ({"minSize": 1, "maxSize": 451, "desiredSize": 1}, "maxSize can't be greater than 450"),
+    ],
+)
+def test_bad_node_group_input(cluster, scaling, message):
+    moorage, eks, subnets, env = cluster
+    with pytest.raises(eks.exceptions.InvalidParameterException) as excinfo:
+        eks.create_nodegroup(clusterName="compute", nodegroupName="bad", scalingConfig=scaling, subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
+    assert excinfo.value.response["Error"]["Message"] == message
+    with pytest.raises(eks.exceptions.InvalidParameterException):
+        eks.create_nodegroup(clusterName="compute", nodegroupName="bad", instanceTypes=["m5.huge"], subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
+    with pytest.raises(eks.exceptions.ResourceNotFoundException):
+        eks.create_nodegroup(clusterName="missing", nodegroupName="bad", subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
+    with pytest.raises(eks.exceptions.ResourceNotFoundException):
+        eks.describe_nodegroup(clusterName="compute", nodegroupName="nope")
