@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +128,33 @@ def test_bad_node_group_input(cluster, scaling, message):
         eks.create_nodegroup(clusterName="missing", nodegroupName="bad", subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
     with pytest.raises(eks.exceptions.ResourceNotFoundException):
         eks.describe_nodegroup(clusterName="compute", nodegroupName="nope")
+
+
+def test_sigkill_while_scaling_converges_without_duplicates(tmp_path, kubectl):
+    moorage = start_moorage(tmp_path / "data")
+    try:
+        eks = moorage.client("eks")
+        subnets = sorted(moorage.client("ec2").describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:3]
+        eks.create_cluster(name="crash", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]})
+        eks.get_waiter("cluster_active").wait(name="crash", WaiterConfig=FAST)
+        eks.create_nodegroup(
+            clusterName="crash", nodegroupName="ng", subnets=[s["SubnetId"] for s in subnets], nodeRole=NODE_ROLE,
+            scalingConfig={"minSize": 1, "maxSize": 20, "desiredSize": 2},
+        )
+        eks.get_waiter("nodegroup_active").wait(clusterName="crash", nodegroupName="ng", WaiterConfig=FAST)
+        eks.update_nodegroup_config(clusterName="crash", nodegroupName="ng", scalingConfig={"desiredSize": 12})
+        time.sleep(0.3)  # mid-scale
+        moorage.stop(signal.SIGKILL)
+        moorage = start_moorage(tmp_path / "data", port=moorage.port)
+        eks = moorage.client("eks")
+        wait_for(lambda: eks.describe_nodegroup(clusterName="crash", nodegroupName="ng")["nodegroup"]["status"] == "ACTIVE")
+        env = {**moorage.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "crash"], env=env, check=True, capture_output=True)
+        nodes = kubectl_json(kubectl, env, "get", "nodes")["items"]
+        assert len(nodes) == 12
+        instance_ids = [n["spec"]["providerID"].rsplit("/", 1)[1] for n in nodes]
+        addresses = [n["status"]["addresses"][0]["address"] for n in nodes]
+        assert len(set(instance_ids)) == 12 and len(set(addresses)) == 12
+    finally:
+        moorage.stop()
+        kill_leftovers(tmp_path)
