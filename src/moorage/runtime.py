@@ -31,6 +31,7 @@ from .infra.processes import ProcessStatus, Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
+from .services.autoscaling.service import AutoScalingService
 from .services.ec2.service import Ec2Service
 from .services.eks.clusters import CLUSTER
 from .services.eks.nodegroups import NODEGROUP
@@ -65,7 +66,12 @@ class Frontend:
         self._cluster_ids: dict[str, Key] = {}
 
     def wire(self, url: str) -> None:
-        services = {"eks": EksService(self.store, url), "ec2": Ec2Service(), "sts": StsService(self.credentials)}
+        services = {
+            "eks": EksService(self.store, url),
+            "ec2": Ec2Service(self.store),
+            "sts": StsService(self.credentials),
+            "autoscaling": AutoScalingService(self.store),
+        }
         self.endpoint = AwsEndpoint(services, self.credentials)
 
     async def aws(self, request: web.Request) -> web.StreamResponse:

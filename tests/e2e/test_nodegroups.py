@@ -85,6 +85,25 @@ def test_node_group_lifecycle(cluster, kubectl):
         assert node["status"]["capacity"]["pods"] == "29"
         assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
+    # EC2 and Auto Scaling show the instances and the group behind the node group.
+    ec2 = moorage.client("ec2")
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:eks:nodegroup-name", "Values": ["ng1"]}])["Reservations"]
+    described = [i for r in reservations for i in r["Instances"]]
+    assert sorted(i["PrivateDnsName"] for i in described) == sorted(n["metadata"]["name"] for n in nodes)
+    assert {i["InstanceId"] for i in described} == {n["spec"]["providerID"].rsplit("/", 1)[1] for n in nodes}
+    assert all(i["State"]["Name"] == "running" and i["InstanceType"] == "m5.large" for i in described)
+    one = described[0]["InstanceId"]
+    assert [i["InstanceId"] for r in ec2.describe_instances(InstanceIds=[one])["Reservations"] for i in r["Instances"]] == [one]
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+    (asg,) = moorage.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group["resources"]["autoScalingGroups"][0]["name"]]
+    )["AutoScalingGroups"]
+    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (1, 10, 3)
+    assert {i["InstanceId"] for i in asg["Instances"]} == {i["InstanceId"] for i in described}
+    assert {"Key": "eks:nodegroup-name", "Value": "ng1"} in [{"Key": t["Key"], "Value": t["Value"]} for t in asg["Tags"]]
+
     # The real scheduler places 20 pods; kwok makes them Running with addresses from the subnets.
     assert subprocess.run([kubectl, "create", "deployment", "web", "--image=nginx", "--replicas=20"], env=env, capture_output=True).returncode == 0
     running = wait_for(

@@ -9,7 +9,9 @@ import json
 from ...gateway.protocols.errors import AwsError
 from ..base import RequestContext, Service, match_filters
 from ..regions import availability_zones
+from ...store import SqliteStore
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
+from .instances import instances
 from .network import default_security_group, default_subnets, default_vpc
 
 
@@ -25,6 +27,57 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(Service):
     name = "ec2"
+
+    def __init__(self, store: SqliteStore | None = None):
+        self.store = store
+
+    def DescribeInstances(self, ctx: RequestContext, params: dict) -> dict:
+        found = instances(self.store, ctx.account, ctx.region) if self.store is not None else []
+        wanted = params.get("InstanceIds")
+        if wanted:
+            known = {i["InstanceId"] for i in found}
+            missing = [i for i in wanted if i not in known]
+            if missing:
+                noun = "instance ID" if len(missing) == 1 else "instance IDs"
+                verb = "does not exist" if len(missing) == 1 else "do not exist"
+                raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
+            found = [i for i in found if i["InstanceId"] in set(wanted)]
+        found = match_filters(
+            found,
+            params.get("Filters"),
+            {
+                "instance-id": lambda i: i["InstanceId"],
+                "instance-state-name": lambda i: i["State"]["Name"],
+                "instance-state-code": lambda i: i["State"]["Code"],
+                "instance-type": lambda i: i["InstanceType"],
+                "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
+                "private-ip-address": lambda i: i["PrivateIpAddress"],
+                "private-dns-name": lambda i: i["PrivateDnsName"],
+                "subnet-id": lambda i: i["SubnetId"],
+                "vpc-id": lambda i: i["VpcId"],
+                "image-id": lambda i: i["ImageId"],
+                "architecture": lambda i: i["Architecture"],
+                "tag-key": lambda i: [t["Key"] for t in i["Tags"]],
+                "tag-value": lambda i: [t["Value"] for t in i["Tags"]],
+            },
+        )
+        found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+        start = 0
+        if params.get("NextToken"):
+            try:
+                start = int(base64.b64decode(params["NextToken"]).decode())
+            except (binascii.Error, ValueError):
+                raise AwsError("InvalidParameterValue", f"Value ( {params['NextToken']} ) for parameter NextToken is invalid. The token is invalid.") from None
+        limit = params.get("MaxResults") or len(found) or 1
+        page = found[start : start + limit]
+        reservations = [
+            {"ReservationId": "r-" + i["InstanceId"][2:], "OwnerId": ctx.account, "Groups": [], "Instances": [i]}
+            for i in page
+        ]
+        result: dict = {"Reservations": reservations}
+        if start + limit < len(found):
+            result["NextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+        return result
 
     def DescribeAvailabilityZones(self, ctx: RequestContext, params: dict) -> dict:
         zones = [

@@ -1,0 +1,125 @@
+"""EC2 instances and Auto Scaling groups as tools see them: views over the node groups' recorded instances.
+
+A node group's reconciler records each instance (id, zone, subnet, address, type) in the group's
+status; these functions show them the way EC2 DescribeInstances and Auto Scaling
+DescribeAutoScalingGroups do, tags included (eks:cluster-name, eks:nodegroup-name, ...).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ...store import Record, SqliteStore
+from ..regions import partition
+from .instance_types import CATALOG
+from .network import default_vpc
+from .nodes import ami_id
+
+NODEGROUP = "nodegroup"  # the store kind of EKS managed node groups
+
+
+def asg_name(record: Record) -> str:
+    return record.spec["resources"]["autoScalingGroups"][0]["name"]
+
+
+def group_tags(record: Record) -> dict[str, str]:
+    spec = record.spec
+    return {
+        **(spec.get("tags") or {}),
+        "eks:cluster-name": spec["clusterName"],
+        "eks:nodegroup-name": spec["nodegroupName"],
+        f"kubernetes.io/cluster/{spec['clusterName']}": "owned",
+        f"k8s.io/cluster-autoscaler/{spec['clusterName']}": "owned",
+        "k8s.io/cluster-autoscaler/enabled": "true",
+    }
+
+
+def node_groups(store: SqliteStore, account: str, region: str) -> list[Record]:
+    return [r for r in store.list(account, region, NODEGROUP) if not r.deleting or r.status.get("instances")]
+
+
+def instance_view(record: Record, instance: dict, account: str, region: str) -> dict:
+    instance_type = CATALOG.get(instance["instanceType"])
+    tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node"}
+    return {
+        "InstanceId": instance["instanceId"],
+        "ImageId": ami_id(region, record.spec["amiType"], record.spec.get("releaseVersion")),
+        "InstanceType": instance["instanceType"],
+        "LaunchTime": datetime.fromtimestamp(instance["launchedAt"], timezone.utc),
+        "Placement": {"AvailabilityZone": instance["zone"], "Tenancy": "default", "GroupName": ""},
+        "PrivateDnsName": instance["nodeName"],
+        "PrivateIpAddress": instance["privateIp"],
+        "PublicDnsName": "",
+        "State": {"Code": 16, "Name": "running"},
+        "StateTransitionReason": "",
+        "SubnetId": instance["subnetId"],
+        "VpcId": default_vpc(account, region)["VpcId"],
+        "Architecture": instance_type.arch if instance_type else "x86_64",
+        "Hypervisor": "xen",
+        "VirtualizationType": "hvm",
+        "RootDeviceType": "ebs",
+        "RootDeviceName": "/dev/xvda",
+        "EbsOptimized": True,
+        "EnaSupport": True,
+        "AmiLaunchIndex": 0,
+        "Monitoring": {"State": "disabled"},
+        "InstanceLifecycle": "spot" if record.spec.get("capacityType") == "SPOT" else None,
+        "IamInstanceProfile": {
+            "Arn": f"arn:{partition(region)}:iam::{account}:instance-profile/eks-{record.spec['_id']}",
+            "Id": "AIPA" + record.spec["_id"].replace("-", "").upper()[:17],
+        },
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    }
+
+
+def instances(store: SqliteStore, account: str, region: str) -> list[dict]:
+    return [
+        instance_view(record, instance, account, region)
+        for record in node_groups(store, account, region)
+        for instance in record.status.get("instances", [])
+    ]
+
+
+def auto_scaling_group(record: Record, account: str, region: str) -> dict:
+    spec = record.spec
+    name = asg_name(record)
+    zones = sorted({i["zone"] for i in record.status.get("instances", [])}) or []
+    return {
+        "AutoScalingGroupName": name,
+        "AutoScalingGroupARN": (
+            f"arn:{partition(region)}:autoscaling:{region}:{account}:autoScalingGroup:{spec['_id']}:autoScalingGroupName/{name}"
+        ),
+        "MixedInstancesPolicy": None,
+        "MinSize": spec["scalingConfig"]["minSize"],
+        "MaxSize": spec["scalingConfig"]["maxSize"],
+        "DesiredCapacity": spec["scalingConfig"]["desiredSize"],
+        "DefaultCooldown": 300,
+        "AvailabilityZones": zones,
+        "LoadBalancerNames": [],
+        "TargetGroupARNs": [],
+        "HealthCheckType": "EC2",
+        "HealthCheckGracePeriod": 15,
+        "Instances": [
+            {
+                "InstanceId": i["instanceId"],
+                "InstanceType": i["instanceType"],
+                "AvailabilityZone": i["zone"],
+                "LifecycleState": "InService",
+                "HealthStatus": "Healthy",
+                "ProtectedFromScaleIn": False,
+            }
+            for i in record.status.get("instances", [])
+        ],
+        "CreatedTime": datetime.fromtimestamp(spec["createdAt"], timezone.utc),
+        "SuspendedProcesses": [],
+        "VPCZoneIdentifier": ",".join(spec["subnets"]),
+        "EnabledMetrics": [],
+        "Tags": [
+            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+            for k, v in sorted(group_tags(record).items())
+        ],
+        "TerminationPolicies": ["AllocationStrategy", "OldestLaunchTemplate", "OldestInstance"],
+        "NewInstancesProtectedFromScaleIn": False,
+        "ServiceLinkedRoleARN": f"arn:{partition(region)}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+        "CapacityRebalance": spec.get("capacityType") == "SPOT",
+    }
