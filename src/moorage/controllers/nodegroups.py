@@ -66,9 +66,21 @@ class NodegroupReconciler:
             return await self._delete(record, context)
         instances = list(record.status.get("instances", []))
         desired = record.spec["scalingConfig"]["desiredSize"]
+        issues = []
         if len(instances) < desired:
             instances = self._allocate(record, instances, desired - len(instances))
             record = self._write_status(record, instances=instances)  # recorded before any node exists
+            if len(instances) < desired:
+                issues = [
+                    {
+                        "code": "InsufficientFreeAddresses",
+                        "message": f"The node group's subnets have no free addresses for {desired - len(instances)} more "
+                        "nodes and their pods. Add subnets with free addresses or lower desiredSize.",
+                        "resourceIds": list(record.spec["subnets"]),
+                    }
+                ]
+        if issues != record.status.get("healthIssues", []):
+            record = self._write_status(record, healthIssues=issues)
         elif len(instances) > desired:
             surplus = self._pick_surplus(instances, len(instances) - desired)
             for instance in surplus:
@@ -79,8 +91,12 @@ class NodegroupReconciler:
         await self.backend.ensure_nodes(context, [self._node_spec(record, i) for i in instances])
         ready = await self.backend.list_nodes(context)
         ready_count = sum(1 for i in instances if ready.get(i["nodeName"]))
-        if ready_count < desired:
+        if ready_count < len(instances):
             return POLL_SECONDS
+        if issues:
+            if record.status.get("status", "CREATING") == "CREATING":
+                self._write_status(record, status="CREATE_FAILED")
+            return RESYNC_SECONDS
         record = self._write_status(
             record, status="ACTIVE", appliedUpdate=record.spec.get("_pendingUpdate"), readyNodes=ready_count
         )
@@ -88,37 +104,48 @@ class NodegroupReconciler:
         return RESYNC_SECONDS
 
     def _allocate(self, record: Record, instances: list[dict], count: int) -> list[dict]:
-        """New instances, spread evenly over the group's subnets' zones, with addresses from those subnets."""
+        """New instances, spread evenly over the group's subnets' zones, with addresses from those subnets.
+
+        Node addresses come from a subnet's bottom and pod blocks from its top, as the VPC CNI hands
+        pods addresses of the node's subnet; a full subnet is skipped, and when every subnet is full
+        the group keeps what it has (the caller reports InsufficientFreeAddresses)."""
         key = record.key
         subnets = {s["SubnetId"]: s for s in default_subnets(key.account, key.region)}
         chosen = [subnets[s] for s in record.spec["subnets"] if s in subnets]
         everyone = self._all_instances(key)
         taken = {i["privateIp"] for i in everyone}
-        slots = {(i["subnetId"], i["podSlot"]) for i in everyone}
+        blocks = [ipaddress.ip_network(i["podCidr"]) for i in everyone if i.get("podCidr")]
         instances = list(instances)
-        for _ in range(count):
+        full: set[str] = set()
+        while count > 0 and len(full) < len(chosen):
             per_zone = Counter(i["zone"] for i in instances)
-            subnet = min(chosen, key=lambda s: (per_zone[s["AvailabilityZone"]], s["AvailabilityZone"]))
-            seed = f"{record.spec['nodegroupArn']}/{time.time_ns()}/{len(instances)}"
-            # Node addresses from the subnet's bottom, pod blocks from its top (pod_cidr_block), as the
-            # VPC CNI hands pods addresses of the node's subnet.
-            address = lowest_free_address(subnet["CidrBlock"], taken)
-            taken.add(address)
-            slot = next(n for n in range(10**6) if (subnet["SubnetId"], n) not in slots)
-            slots.add((subnet["SubnetId"], slot))
+            subnet = min(
+                (s for s in chosen if s["SubnetId"] not in full),
+                key=lambda s: (per_zone[s["AvailabilityZone"]], s["AvailabilityZone"]),
+            )
             instance_type = record.spec["instanceTypes"][len(instances) % len(record.spec["instanceTypes"])]
+            pods = int(node_resources(CATALOG[instance_type])["capacity"]["pods"])
+            placed = place_in_subnet(subnet["CidrBlock"], pods, taken, blocks)
+            if placed is None:
+                full.add(subnet["SubnetId"])
+                continue
+            address, block = placed
+            taken.add(address)
+            blocks.append(block)
+            seed = f"{record.spec['nodegroupArn']}/{time.time_ns()}/{len(instances)}"
             instances.append(
                 {
                     "instanceId": instance_id(seed),
                     "zone": subnet["AvailabilityZone"],
                     "subnetId": subnet["SubnetId"],
                     "privateIp": address,
-                    "podSlot": slot,
+                    "podCidr": str(block),
                     "nodeName": node_name(address, key.region),
                     "instanceType": instance_type,
                     "launchedAt": time.time(),
                 }
             )
+            count -= 1
         return instances
 
     def _all_instances(self, key: Key) -> list[dict]:
@@ -154,9 +181,6 @@ class NodegroupReconciler:
             extra=spec.get("labels") or {},
         )
         resources = node_resources(instance_type, spec.get("diskSize") or 20)
-        subnet_cidr = next(
-            s["CidrBlock"] for s in default_subnets(key.account, key.region) if s["SubnetId"] == instance["subnetId"]
-        )
         return NodeSpec(
             name=instance["nodeName"],
             provider_id=provider_id(instance["zone"], instance["instanceId"]),
@@ -165,7 +189,7 @@ class NodegroupReconciler:
             taints=[{"key": t["key"], "value": t.get("value", ""), "effect": EFFECTS[t["effect"]]} for t in spec.get("taints") or []],
             capacity=resources["capacity"],
             allocatable=resources["allocatable"],
-            pod_cidrs=[pod_cidr_block(subnet_cidr, instance["podSlot"], int(resources["capacity"]["pods"]))],
+            pod_cidrs=[instance["podCidr"]],
         )
 
     async def _drain_and_delete(self, context: ClusterContext, node: str) -> bool:
@@ -229,13 +253,27 @@ class NodegroupReconciler:
                 pass
 
 
-def lowest_free_address(cidr: str, taken: set[str]) -> str:
+def place_in_subnet(cidr: str, pods: int, taken: set[str], blocks: list) -> tuple[str, object] | None:
+    """A node address (lowest free, above AWS's four reserved) and a pod block (highest free), or None."""
     network = ipaddress.ip_network(cidr)
-    for offset in range(4, network.num_addresses - 1):  # AWS reserves the first four and the last
-        address = str(network.network_address + offset)
-        if address not in taken:
-            return address
-    raise ValueError(f"subnet {cidr} has no free addresses")
+    block = None
+    for slot in range(network.num_addresses):
+        try:
+            candidate = ipaddress.ip_network(pod_cidr_block(cidr, slot, pods))
+        except ValueError:
+            return None
+        if not any(candidate.overlaps(used) for used in blocks):
+            block = candidate
+            break
+    if block is None:
+        return None
+    for offset in range(4, network.num_addresses - 1):
+        address = network.network_address + offset
+        if address in block or any(address in used for used in blocks):
+            return None  # addresses from the bottom met the pod blocks from the top: full
+        if str(address) not in taken:
+            return str(address), block
+    return None
 
 
 def nodegroup_keys(store: SqliteStore) -> list[Key]:

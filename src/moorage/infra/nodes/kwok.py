@@ -595,8 +595,9 @@ class KwokNodeBackend(NodeBackend):
     async def _ensure_node(self, kube: KubeClient, spec: NodeSpec, current: dict | None, attempts: int = 5) -> None:
         path = object_path("v1", "nodes", spec.name)
         digest = spec_digest(spec)
-        if current is not None and (current["metadata"].get("annotations") or {}).get(SPEC_DIGEST_ANNOTATION) == digest:
-            return  # applied before and unchanged: reconciles of big groups stay cheap
+        applied = current is not None and (current["metadata"].get("annotations") or {}).get(SPEC_DIGEST_ANNOTATION) == digest
+        if applied and (current.get("status") or {}).get("allocatable"):
+            return  # object and status applied before and unchanged: reconciles of big groups stay cheap
         for attempt in range(attempts):
             try:
                 wanted = node_object(spec, current)
