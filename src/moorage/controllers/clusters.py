@@ -68,19 +68,6 @@ class ClusterReconciler:
             return None
         return await self._ensure(record)
 
-    def _write_status(self, record: Record, **changes) -> Record:
-        """Merge changes into status, re-reading on conflict (status is ours alone; spec may move)."""
-        while True:
-            status = {**record.status, **changes}
-            if status == record.status:
-                return record
-            try:
-                return self.store.update_status(record, status)
-            except Conflict:
-                fresh = self.store.get(record.key)
-                if fresh is None:
-                    return record
-                record = fresh
 
     async def _ensure(self, record: Record) -> float | None:
         spec, status = record.spec, record.status
@@ -94,7 +81,7 @@ class ClusterReconciler:
         port = status.get("port")
         if not port:
             port = free_port()
-            record = self._write_status(record, port=port, provisioningStartedAt=started)
+            record = self.store.merge_status(record, port=port, provisioningStartedAt=started)
         paths = self.paths(record)
         network = spec["kubernetesNetworkConfig"]
         server_url = f"https://127.0.0.1:{port}"
@@ -108,7 +95,7 @@ class ClusterReconciler:
         etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
         if not status.get("etcdUser"):
             await admin.ensure_cluster_user(spec["id"])
-            record = self._write_status(record, etcdUser=True)
+            record = self.store.merge_status(record, etcdUser=True)
         api_config = spec.get("kubeApiServerConfig") or {}
         node_ports = api_config.get("serviceNodePortRange")
         kcm_config = spec.get("kubeControllerManagerConfig") or {}
@@ -145,9 +132,9 @@ class ClusterReconciler:
                 {"code": "ClusterUnreachable", "message": f"kube-apiserver is not ready yet: {detail[:300]}", "resourceIds": [record.key.name]}
             ]
             if status.get("status") != "CREATING":
-                self._write_status(record, healthIssues=issues)
+                self.store.merge_status(record, healthIssues=issues)
             return READY_POLL_SECONDS if status.get("status") == "CREATING" else 1.0
-        record = self._write_status(
+        record = self.store.merge_status(
             record,
             status="ACTIVE",
             endpoint=server_url,
@@ -157,7 +144,7 @@ class ClusterReconciler:
             observedGeneration=record.generation,
             provisioningStartedAt=None,
         )
-        self._complete_update(record)
+        complete_update(self.store, record)
         return HEALTH_RECHECK_SECONDS
 
     def mark_stopped(self) -> None:
@@ -166,7 +153,7 @@ class ClusterReconciler:
             record = self.store.get(key)
             if record is None or record.deleting or record.status.get("status") != "ACTIVE":
                 continue
-            self._write_status(
+            self.store.merge_status(
                 record,
                 healthIssues=[
                     {
@@ -206,20 +193,9 @@ class ClusterReconciler:
 
     def _fail(self, record: Record, code: str, message: str) -> None:
         log.error("cluster %s failed: %s", record.key, message)
-        self._write_status(
+        self.store.merge_status(
             record, status="FAILED", healthIssues=[{"code": code, "message": message, "resourceIds": [record.key.name]}]
         )
-
-    def _complete_update(self, record: Record) -> None:
-        update_id = record.spec.get("_pendingUpdate")
-        if not update_id:
-            return
-        update = self.store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
-        if update is not None and update.status.get("status") == "InProgress":
-            try:
-                self.store.update_status(update, {**update.status, "status": "Successful"})
-            except Conflict:
-                pass
 
     async def _delete(self, record: Record) -> None:
         for name in self.all_process_names(record):
@@ -240,6 +216,16 @@ class ClusterReconciler:
         fresh = self.store.get(record.key)
         if fresh is not None and fresh.spec.get("id") == record.spec["id"]:
             self.store.remove(fresh)
+
+
+def complete_update(store: SqliteStore, record: Record) -> None:
+    """Mark the record's pending Update (cluster or node group) Successful once its change is applied."""
+    update_id = record.spec.get("_pendingUpdate")
+    if not update_id:
+        return
+    update = store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
+    if update is not None and update.status.get("status") == "InProgress":
+        store.merge_status(update, status="Successful")
 
 
 def cluster_keys(store: SqliteStore) -> list[Key]:

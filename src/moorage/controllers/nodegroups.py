@@ -22,7 +22,7 @@ from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, pr
 from ..services.eks.clusters import UPDATE
 from ..services.eks.nodegroups import NODEGROUP, cluster_of
 from ..store import Conflict, Key, Record, SqliteStore
-from .clusters import ClusterReconciler
+from .clusters import ClusterReconciler, complete_update
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,6 @@ class NodegroupReconciler:
         self.clusters = clusters
         self.backend = backend
 
-    def _write_status(self, record: Record, **changes) -> Record:
-        while True:
-            status = {**record.status, **changes}
-            if status == record.status:
-                return record
-            try:
-                return self.store.update_status(record, status)
-            except Conflict:
-                fresh = self.store.get(record.key)
-                if fresh is None:
-                    return record
-                record = fresh
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)
@@ -69,7 +57,7 @@ class NodegroupReconciler:
         issues = []
         if len(instances) < desired:
             instances = self._allocate(record, instances, desired - len(instances))
-            record = self._write_status(record, instances=instances)  # recorded before any node exists
+            record = self.store.merge_status(record, instances=instances)  # recorded before any node exists
             if len(instances) < desired:
                 issues = [
                     {
@@ -80,14 +68,14 @@ class NodegroupReconciler:
                     }
                 ]
         if issues != record.status.get("healthIssues", []):
-            record = self._write_status(record, healthIssues=issues)
+            record = self.store.merge_status(record, healthIssues=issues)
         elif len(instances) > desired:
             surplus = self._pick_surplus(instances, len(instances) - desired)
             for instance in surplus:
                 if not await self._drain_and_delete(context, instance["nodeName"]):
                     return DRAIN_RETRY_SECONDS
                 instances = [i for i in instances if i["instanceId"] != instance["instanceId"]]
-                record = self._write_status(record, instances=instances)
+                record = self.store.merge_status(record, instances=instances)
         await self.backend.ensure_nodes(context, [self._node_spec(record, i) for i in instances])
         ready = await self.backend.list_nodes(context)
         ready_count = sum(1 for i in instances if ready.get(i["nodeName"]))
@@ -95,12 +83,12 @@ class NodegroupReconciler:
             return POLL_SECONDS
         if issues:
             if record.status.get("status", "CREATING") == "CREATING":
-                self._write_status(record, status="CREATE_FAILED")
+                self.store.merge_status(record, status="CREATE_FAILED")
             return RESYNC_SECONDS
-        record = self._write_status(
+        record = self.store.merge_status(
             record, status="ACTIVE", appliedUpdate=record.spec.get("_pendingUpdate"), readyNodes=ready_count
         )
-        self._complete_update(record)
+        complete_update(self.store, record)
         return RESYNC_SECONDS
 
     def _allocate(self, record: Record, instances: list[dict], count: int) -> list[dict]:
@@ -231,7 +219,7 @@ class NodegroupReconciler:
             if not await self._drain_and_delete(context, instance["nodeName"]):
                 return DRAIN_RETRY_SECONDS
             instances.remove(instance)
-            record = self._write_status(record, instances=instances)
+            record = self.store.merge_status(record, instances=instances)
         for update in self.store.list(record.key.account, record.key.region, UPDATE):
             if update.spec.get("nodegroupArn") == record.spec["nodegroupArn"]:
                 try:
@@ -240,17 +228,6 @@ class NodegroupReconciler:
                     pass
         self.store.remove(self.store.require(record.key))
         return None
-
-    def _complete_update(self, record: Record) -> None:
-        update_id = record.spec.get("_pendingUpdate")
-        if not update_id:
-            return
-        update = self.store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
-        if update is not None and update.status.get("status") == "InProgress":
-            try:
-                self.store.update_status(update, {**update.status, "status": "Successful"})
-            except Conflict:
-                pass
 
 
 def place_in_subnet(cidr: str, pods: int, taken: set[str], blocks: list) -> tuple[str, object] | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -62,3 +65,19 @@ def match_filters(items: Iterable[dict], filters: list[dict] | None, fields: dic
 
         selected = [item for item in selected if matches(item)]
     return selected
+
+
+def offset_page(items: list, token: str | None, size: int, invalid: Callable[[str], AwsError]) -> tuple[list, str | None]:
+    """One page of items and the next page's opaque token (an offset); a bad token raises invalid(token)."""
+    start = 0
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            start = -1
+        if not 0 <= start <= len(items):
+            raise invalid(token)
+    following = None
+    if start + size < len(items):
+        following = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+    return items[start : start + size], following

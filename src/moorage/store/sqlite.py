@@ -184,6 +184,21 @@ class SqliteStore:
     def update_status(self, record: Record, status: dict[str, Any]) -> Record:
         return self._write(record, "status=?", [_dump(status)])
 
+    def merge_status(self, record: Record, **changes: Any) -> Record:
+        """Merge changes into status, re-reading on conflict: status belongs to one reconciler, while
+        the spec may move under it. Returns the latest record (unchanged if nothing changed)."""
+        while True:
+            status = {**record.status, **changes}
+            if status == record.status:
+                return record
+            try:
+                return self.update_status(record, status)
+            except Conflict:
+                fresh = self.get(record.key)
+                if fresh is None:
+                    return record
+                record = fresh
+
     def mark_deleting(self, record: Record) -> Record:
         """Ask reconcilers to tear down; the record stays until they call remove()."""
         return self._write(record, "deleting=1, generation=generation+1", [])

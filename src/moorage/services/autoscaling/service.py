@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 from ...gateway.protocols.errors import AwsError
 from ...store import SqliteStore
-from ..base import RequestContext, Service, match_filters
+from ..base import RequestContext, Service, match_filters, offset_page
 from ..ec2.instances import auto_scaling_group, node_groups
 
 
@@ -27,15 +25,11 @@ class AutoScalingService(Service):
             {"tag-key": lambda g: [t["Key"] for t in g["Tags"]], "tag-value": lambda g: [t["Value"] for t in g["Tags"]]},
         )
         groups.sort(key=lambda g: g["AutoScalingGroupName"])
-        start = 0
-        if params.get("NextToken"):
-            try:
-                start = int(base64.b64decode(params["NextToken"]).decode())
-            except ValueError:
-                raise AwsError("InvalidNextToken", "The token is invalid.") from None
-        limit = params.get("MaxRecords") or 50
-        page = groups[start : start + limit]
+        page, following = offset_page(
+            groups, params.get("NextToken"), params.get("MaxRecords") or 50,
+            lambda token: AwsError("InvalidNextToken", "The token is invalid."),
+        )
         result: dict = {"AutoScalingGroups": page}
-        if start + limit < len(groups):
-            result["NextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+        if following:
+            result["NextToken"] = following
         return result

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
 from ...gateway.protocols.errors import AwsError
-from ..base import RequestContext, Service, match_filters
-from ..regions import availability_zones
 from ...store import SqliteStore
+from ..base import RequestContext, Service, match_filters, offset_page
+from ..regions import availability_zones
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .instances import instances
 from .network import default_security_group, default_subnets, default_vpc
+
+
+def _invalid_token(token: str) -> AwsError:
+    return AwsError("InvalidParameterValue", f"Value ( {token} ) for parameter NextToken is invalid. The token is invalid.")
 
 
 def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_code: str, noun: str) -> list[dict]:
@@ -62,21 +62,14 @@ class Ec2Service(Service):
             },
         )
         found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
-        start = 0
-        if params.get("NextToken"):
-            try:
-                start = int(base64.b64decode(params["NextToken"]).decode())
-            except (binascii.Error, ValueError):
-                raise AwsError("InvalidParameterValue", f"Value ( {params['NextToken']} ) for parameter NextToken is invalid. The token is invalid.") from None
-        limit = params.get("MaxResults") or len(found) or 1
-        page = found[start : start + limit]
+        page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
         reservations = [
             {"ReservationId": "r-" + i["InstanceId"][2:], "OwnerId": ctx.account, "Groups": [], "Instances": [i]}
             for i in page
         ]
         result: dict = {"Reservations": reservations}
-        if start + limit < len(found):
-            result["NextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+        if following:
+            result["NextToken"] = following
         return result
 
     def DescribeAvailabilityZones(self, ctx: RequestContext, params: dict) -> dict:
@@ -188,21 +181,9 @@ class Ec2Service(Service):
             selected = list(CATALOG.values())
         infos = match_filters([instance_type_info(it) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
 
-        # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given;
-        # the token is an opaque offset into the filtered list.
-        page_size = params.get("MaxResults") or 100
-        token = params.get("NextToken")
-        start = 0
-        if token:
-            try:
-                start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-            except (ValueError, KeyError, TypeError, binascii.Error):
-                start = -1
-            if not 0 <= start <= len(infos):
-                message = f"Value ( {token} ) for parameter NextToken is invalid. The token is invalid."
-                raise AwsError("InvalidParameterValue", message)
-        result: dict = {"InstanceTypes": infos[start : start + page_size]}
-        if start + page_size < len(infos):
-            next_token = json.dumps({"offset": start + page_size}).encode()
-            result["NextToken"] = base64.urlsafe_b64encode(next_token).decode()
+        # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given.
+        page, following = offset_page(infos, params.get("NextToken"), params.get("MaxResults") or 100, _invalid_token)
+        result: dict = {"InstanceTypes": page}
+        if following:
+            result["NextToken"] = following
         return result
