@@ -105,3 +105,25 @@ def interface_address(account: str, region: str, subnet_id: str, seed: str) -> s
     usable = network.num_addresses - 5  # AWS reserves the first four and the last address
     offset = 4 + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % usable
     return str(network.network_address + offset)
+
+
+# Lookups every other component uses; they see default and user-created networks alike.
+# (The store argument is where user-created VPCs, subnets and route tables live.)
+
+
+def find_subnet(store, account: str, region: str, subnet_id: str) -> dict | None:
+    """The DescribeSubnets view of one subnet, or None when it does not exist."""
+    return next((s for s in all_subnets(store, account, region) if s["SubnetId"] == subnet_id), None)
+
+
+def all_subnets(store, account: str, region: str) -> list[dict]:
+    return default_subnets(account, region)
+
+
+def subnet_is_public(store, account: str, region: str, subnet_id: str) -> bool:
+    """Public as on AWS: its route table sends 0.0.0.0/0 to an internet gateway (default subnets do)."""
+    return find_subnet(store, account, region, subnet_id) is not None
+
+
+def all_security_groups(store, account: str, region: str) -> list[dict]:
+    return [default_security_group(account, region)]
