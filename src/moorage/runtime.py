@@ -20,8 +20,8 @@ from typing import Callable
 from aiohttp import web
 
 from .config import ServerConfig
-from .controllers.clusters import ClusterReconciler, cluster_keys
-from .controllers.nodegroups import NodegroupReconciler, nodegroup_keys, nodegroups_of_cluster
+from .controllers.clusters import ClusterReconciler
+from .controllers.nodegroups import NodegroupReconciler, nodegroups_of_cluster
 from .controllers.runtime import Controller
 from .gateway.aws import AwsEndpoint
 from .gateway.webhooks import TokenReviewWebhook
@@ -105,26 +105,25 @@ class Moorage(Frontend):
         self.created_account = created
         self.api_workers = api_workers
         self.supervisor = Supervisor(on_change=self._process_changed)
-        self.controller: Controller | None = None
         self.reconciler: ClusterReconciler | None = None
-        self.nodegroup_controller: Controller | None = None
+        # One controller per store kind; a change to a record enqueues it with its kind's controller.
+        self.controllers: dict[str, Controller] = {}
         self._workers: list[subprocess.Popen] = []
         self._poller: asyncio.Task | None = None
 
     def _process_changed(self, status: ProcessStatus) -> None:
         key = cluster_key_for_process(status.name)
-        if key is not None and self.controller is not None:
-            self.controller.enqueue(key)
+        if key is not None and CLUSTER in self.controllers:
+            self.controllers[CLUSTER].enqueue(key)
 
     def _on_store_change(self, key: Key) -> None:
-        if self.controller is None or self.nodegroup_controller is None:
+        controller = self.controllers.get(key.kind)
+        if controller is None:
             return
+        controller.enqueue(key)
         if key.kind == CLUSTER:
-            self.controller.enqueue(key)
             for nodegroup in nodegroups_of_cluster(self.store, key):  # e.g. the cluster became ACTIVE
-                self.nodegroup_controller.enqueue(nodegroup)
-        elif key.kind == NODEGROUP:
-            self.nodegroup_controller.enqueue(key)
+                self.controllers[NODEGROUP].enqueue(nodegroup)
 
     async def _poll_other_writers(self) -> None:
         """Changes committed by API workers: found through SQLite's data_version, then by updated_at."""
@@ -137,7 +136,7 @@ class Moorage(Frontend):
                 continue
             version = current
             now = time.time()
-            for kind in (CLUSTER, NODEGROUP):
+            for kind in self.controllers:
                 for key in self.store.changed_since(kind, since - 1.0):  # overlap: clocks of two writers
                     self._on_store_change(key)
             since = now
@@ -161,16 +160,17 @@ class Moorage(Frontend):
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
         self.reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
-        self.controller = Controller("clusters", self.reconciler.reconcile)
         nodegroups = NodegroupReconciler(self.store, self.reconciler, KwokNodeBackend(self.supervisor))
-        self.nodegroup_controller = Controller("nodegroups", nodegroups.reconcile)
-        self.controller.start()
-        self.nodegroup_controller.start()
+        self.controllers = {
+            CLUSTER: Controller("clusters", self.reconciler.reconcile),
+            NODEGROUP: Controller("nodegroups", nodegroups.reconcile),
+        }
+        for controller in self.controllers.values():
+            controller.start()
         self.store.subscribe(self._on_store_change)
-        for key in cluster_keys(self.store):
-            self.controller.enqueue(key)
-        for key in nodegroup_keys(self.store):
-            self.nodegroup_controller.enqueue(key)
+        for kind, controller in self.controllers.items():  # resume everything after a restart or crash
+            for key in self.store.all_keys(kind):
+                controller.enqueue(key)
         if self.api_workers:
             self._poller = asyncio.create_task(self._poll_other_writers())
             port = int(url.rsplit(":", 1)[1])
@@ -196,9 +196,8 @@ class Moorage(Frontend):
                 worker.kill()
         if self._poller is not None:
             self._poller.cancel()
-        for controller in (self.controller, self.nodegroup_controller):
-            if controller is not None:
-                await controller.stop()
+        for controller in self.controllers.values():
+            await controller.stop()
         await self.supervisor.stop_all(order=STOP_ORDER)
         await self.supervisor.close()
         if self.reconciler is not None:
