@@ -21,23 +21,34 @@ from aiohttp import web
 
 from .config import ServerConfig
 from .controllers.clusters import ClusterReconciler
+from .controllers.fargate import FargateReconciler, FargateScheduler, fargate_profiles_of_cluster
+from .controllers.instances import InstanceReconciler, instances_of_cluster
 from .controllers.nodegroups import NodegroupReconciler, nodegroups_of_cluster
 from .controllers.runtime import Controller
+from .gateway.admission import WebhookServer
 from .gateway.aws import AwsEndpoint
-from .gateway.webhooks import TokenReviewWebhook
+from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
+from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
+from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend
 from .infra.processes import ProcessStatus, Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
 from .services.autoscaling.service import AutoScalingService
+from .services.ec2.launches import INSTANCE
 from .services.ec2.service import Ec2Service
+from .services.eks.aws_auth import AwsAuthCache, credentials_from_paths
 from .services.eks.clusters import CLUSTER
+from .services.eks.fargate import FARGATE_PROFILE
+from .services.eks.identity import ClusterIdentities
 from .services.eks.nodegroups import NODEGROUP
 from .services.eks.service import EksService
+from .services.iam.credentials import IamAccessKeys
+from .services.iam.service import IamService
 from .services.sts.service import StsService
-from .store import Key, SqliteStore
+from .store import Key, Record, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +71,13 @@ class Frontend:
 
     def __init__(self, store: SqliteStore, root: RootAccount):
         self.store = store
-        self.credentials = CredentialStore(root)
+        self.credentials = CredentialStore(root, [IamAccessKeys(store)])
         self.endpoint: AwsEndpoint | None = None
-        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id)
+        # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
+        self.data_dir = store.path.parent
+        identities = ClusterIdentities(store, AwsAuthCache(self._admin_credentials))
+        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, identities)
+        self.authorization_webhook = AuthorizationWebhook(store, self._cluster_for_id)
         self._cluster_ids: dict[str, Key] = {}
 
     def wire(self, url: str) -> None:
@@ -71,6 +86,7 @@ class Frontend:
             "ec2": Ec2Service(self.store),
             "sts": StsService(self.credentials),
             "autoscaling": AutoScalingService(self.store),
+            "iam": IamService(self.store, self.credentials.root.access_key_id),
         }
         self.endpoint = AwsEndpoint(services, self.credentials)
 
@@ -81,7 +97,15 @@ class Frontend:
     async def authenticate(self, request: web.Request) -> web.StreamResponse:
         return await self.webhook.handle(request)
 
-    def _cluster_for_id(self, cluster_id: str) -> dict | None:
+    async def authorize(self, request: web.Request) -> web.StreamResponse:
+        return await self.authorization_webhook.handle(request)
+
+    def _admin_credentials(self, cluster: Record) -> KubeCredentials | None:
+        key = cluster.key
+        paths = ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"])
+        return credentials_from_paths(paths.pki, cluster.status.get("endpoint"))
+
+    def _cluster_for_id(self, cluster_id: str) -> Record | None:
         key = self._cluster_ids.get(cluster_id)
         record = self.store.get(key) if key else None
         if record is None or record.spec.get("id") != cluster_id:
@@ -89,7 +113,7 @@ class Frontend:
             if record is None:
                 return None
             self._cluster_ids[cluster_id] = record.key
-        return record.spec
+        return record
 
 
 class Moorage(Frontend):
@@ -106,6 +130,8 @@ class Moorage(Frontend):
         self.api_workers = api_workers
         self.supervisor = Supervisor(on_change=self._process_changed)
         self.reconciler: ClusterReconciler | None = None
+        self.admission_webhooks = WebhookServer(store, config.data_dir)  # HTTPS, for kube-apiserver's admission calls
+        self.fargate_scheduler: FargateScheduler | None = None
         # One controller per store kind; a change to a record enqueues it with its kind's controller.
         self.controllers: dict[str, Controller] = {}
         self._workers: list[subprocess.Popen] = []
@@ -124,6 +150,10 @@ class Moorage(Frontend):
         if key.kind == CLUSTER:
             for nodegroup in nodegroups_of_cluster(self.store, key):  # e.g. the cluster became ACTIVE
                 self.controllers[NODEGROUP].enqueue(nodegroup)
+            for instance in instances_of_cluster(self.store, key):
+                self.controllers[INSTANCE].enqueue(instance)
+            for profile in fargate_profiles_of_cluster(self.store, key):
+                self.controllers[FARGATE_PROFILE].enqueue(profile)
 
     async def _poll_other_writers(self) -> None:
         """Changes committed by API workers: found through SQLite's data_version, then by updated_at."""
@@ -159,11 +189,20 @@ class Moorage(Frontend):
             self.store.set_setting(ETCD_SETTING, endpoint.__dict__)
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
-        self.reconciler = ClusterReconciler(self.store, self.supervisor, etcd, self.config.data_dir, url)
-        nodegroups = NodegroupReconciler(self.store, self.reconciler, KwokNodeBackend(self.supervisor))
+        await self.admission_webhooks.start()
+        self.reconciler = ClusterReconciler(
+            self.store, self.supervisor, etcd, self.config.data_dir, url, admission=self.admission_webhooks
+        )
+        nodes = KwokNodeBackend(self.supervisor)
+        nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes)
+        instances = InstanceReconciler(self.store, self.reconciler, nodes)
+        self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
+        fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
         self.controllers = {
             CLUSTER: Controller("clusters", self.reconciler.reconcile),
             NODEGROUP: Controller("nodegroups", nodegroups.reconcile),
+            INSTANCE: Controller("instances", instances.reconcile),
+            FARGATE_PROFILE: Controller("fargate-profiles", fargate.reconcile),
         }
         for controller in self.controllers.values():
             controller.start()
@@ -198,6 +237,9 @@ class Moorage(Frontend):
             self._poller.cancel()
         for controller in self.controllers.values():
             await controller.stop()
+        if self.fargate_scheduler is not None:
+            await self.fargate_scheduler.stop()
+        await self.admission_webhooks.stop()
         await self.supervisor.stop_all(order=STOP_ORDER)
         await self.supervisor.close()
         if self.reconciler is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .nodes import nodes
 from .toolchain import toolchain
 from .up import up
 
@@ -17,3 +18,4 @@ def main() -> None:
 
 main.add_command(up)
 main.add_command(toolchain)
+main.add_command(nodes)

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from ..infra import controlplane
 from ..infra.etcd import SharedEtcd, cluster_user, free_port
+from ..infra.kube import KubeCredentials
 from ..infra.nodes.backend import ClusterContext
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
 from ..infra.processes import Supervisor
 from ..infra.toolchain import locate
 from ..services.ec2.network import interface_address
+from ..services.eks.access import ACCESS_ENTRY
 from ..services.eks.clusters import CLUSTER, UPDATE
 from ..services.eks.versions import patch_version
 from ..store import Conflict, Key, Record, SqliteStore
@@ -32,8 +34,10 @@ HEALTH_RECHECK_SECONDS = 15.0
 
 
 class ClusterReconciler:
-    def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str):
+    def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str,
+                 admission=None):
         self.store = store
+        self.admission = admission  # gateway.admission.WebhookServer: its webhook configuration goes into each cluster
         self.supervisor = supervisor
         self.etcd = etcd
         self.data_dir = data_dir
@@ -104,12 +108,13 @@ class ClusterReconciler:
             process_prefix=self.process_prefix(record),
             port=port,
             advertise_address=interface_address(
-                record.key.account, record.key.region, spec["resourcesVpcConfig"]["subnetIds"][0], spec["id"]
+                self.store, record.key.account, record.key.region, spec["resourcesVpcConfig"]["subnetIds"][0], spec["id"]
             )
             or "10.0.0.10",
             service_cidr=network["serviceIpv4Cidr"],
             issuer=spec["identity"]["oidc"]["issuer"],
             webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
+            authorization_webhook_url=f"{self.base_url}/_moorage/webhooks/authorize/{spec['id']}",
             event_ttl=api_config.get("eventTtl"),
             node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
             terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),
@@ -134,6 +139,10 @@ class ClusterReconciler:
             if status.get("status") != "CREATING":
                 self.store.merge_status(record, healthIssues=issues)
             return READY_POLL_SECONDS if status.get("status") == "CREATING" else 1.0
+        if self.admission is not None:  # EKS's Fargate mutating webhook, before anyone can create a pod
+            await self.admission.ensure_configured(
+                spec["id"], KubeCredentials(server_url, pki.ca.cert, pki.admin.cert, pki.admin.key)
+            )
         record = self.store.merge_status(
             record,
             status="ACTIVE",
@@ -207,12 +216,13 @@ class ClusterReconciler:
             await admin.remove_cluster(record.spec["id"])
         await asyncio.to_thread(shutil.rmtree, self.paths(record).root, True)
         self._ssl.pop(record.spec["id"], None)
-        for update in self.store.list(record.key.account, record.key.region, UPDATE):
-            if update.spec.get("clusterName") == record.key.name:
-                try:
-                    self.store.remove(update)
-                except Conflict:
-                    pass
+        for kind in (UPDATE, ACCESS_ENTRY):  # the cluster's updates and access entries go with it
+            for owned in self.store.list(record.key.account, record.key.region, kind):
+                if owned.spec.get("clusterName") == record.key.name:
+                    try:
+                        self.store.remove(owned)
+                    except Conflict:
+                        pass
         fresh = self.store.get(record.key)
         if fresh is not None and fresh.spec.get("id") == record.spec["id"]:
             self.store.remove(fresh)

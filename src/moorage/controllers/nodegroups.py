@@ -17,8 +17,11 @@ import ipaddress
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
-from ..services.ec2.network import default_subnets
+from ..services.ec2.launches import launched_addresses
+from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
+from ..services.eks.access import authentication_mode
+from ..services.eks.aws_auth import ensure_role_mapping
 from ..services.eks.clusters import UPDATE
 from ..services.eks.nodegroups import NODEGROUP, cluster_of
 from ..store import Conflict, Key, Record, SqliteStore
@@ -52,6 +55,10 @@ class NodegroupReconciler:
         await self.backend.start(context)
         if record.deleting:
             return await self._delete(record, context)
+        if authentication_mode(cluster) == "CONFIG_MAP" and not record.status.get("nodeRoleMapped"):
+            async with context.kube(timeout=10) as kube:  # as EKS does: the node role goes into aws-auth
+                await ensure_role_mapping(kube, record.spec["nodeRole"], "EC2_LINUX")
+            record = self.store.merge_status(record, nodeRoleMapped=True)
         instances = list(record.status.get("instances", []))
         desired = record.spec["scalingConfig"]["desiredSize"]
         issues = []
@@ -98,7 +105,7 @@ class NodegroupReconciler:
         pods addresses of the node's subnet; a full subnet is skipped, and when every subnet is full
         the group keeps what it has (the caller reports InsufficientFreeAddresses)."""
         key = record.key
-        subnets = {s["SubnetId"]: s for s in default_subnets(key.account, key.region)}
+        subnets = {s["SubnetId"]: s for s in all_subnets(self.store, key.account, key.region)}
         chosen = [subnets[s] for s in record.spec["subnets"] if s in subnets]
         everyone = self._all_instances(key)
         taken = {i["privateIp"] for i in everyone}
@@ -137,7 +144,7 @@ class NodegroupReconciler:
         return instances
 
     def _all_instances(self, key: Key) -> list[dict]:
-        return [i for r in self.store.list(key.account, key.region, NODEGROUP) for i in r.status.get("instances", [])]
+        return instances_holding_addresses(self.store, key.account, key.region)
 
     @staticmethod
     def _pick_surplus(instances: list[dict], count: int) -> list[dict]:
@@ -253,8 +260,10 @@ def place_in_subnet(cidr: str, pods: int, taken: set[str], blocks: list) -> tupl
     return None
 
 
-def nodegroup_keys(store: SqliteStore) -> list[Key]:
-    return list(store.all_keys(NODEGROUP))
+def instances_holding_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
+    """Every instance holding an address and pod block in the region: node groups' and self-managed ones."""
+    grouped = [i for r in store.list(account, region, NODEGROUP) for i in r.status.get("instances", [])]
+    return grouped + launched_addresses(store, account, region)
 
 
 def nodegroups_of_cluster(store: SqliteStore, cluster: Key) -> list[Key]:

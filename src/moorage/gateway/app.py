@@ -36,12 +36,14 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None) -> web.Application:
+def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None, authorize: Handler | None = None) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STARTED_AT] = time.monotonic()
     app[READY] = Readiness()
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_post("/_moorage/webhooks/authenticate/{cluster_id}", authenticate)
+    if authorize is not None:
+        app.router.add_post("/_moorage/webhooks/authorize/{cluster_id}", authorize)
     # Everything else is an AWS API call; the router picks the service as AWS does.
     app.router.add_route("*", "/{tail:.*}", aws)
     return app

@@ -56,7 +56,8 @@ class AwsEndpoint:
                 error.message = f"Moorage does not implement {service_model.service_name} {operation.name} yet."
                 raise error
             principal = self.credentials.principal_for(identity.access_key_id)
-            assert principal is not None
+            if principal is None:  # the key was deleted or deactivated since its signature was checked
+                raise sigv4.unknown_key_error(service_model.protocol)
             context = RequestContext(
                 account=principal.account_id,
                 region=identity.region,

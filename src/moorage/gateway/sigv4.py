@@ -108,6 +108,12 @@ class _Failure(Exception):
         self.message = message
 
 
+def unknown_key_error(protocol: str) -> AwsError:
+    """The error for an access key Moorage does not (or no longer) know, in the protocol's words."""
+    code, status = _CODES["unknown_key"][protocol]
+    return AwsError(code, _EC2_MESSAGES["unknown_key"] if protocol == "ec2" else INVALID_TOKEN, status)
+
+
 def verify(
     request: AwsRequest,
     lookup: Callable[[str], str | None],

@@ -1,4 +1,5 @@
-"""Webhooks kube-apiserver calls back into Moorage: token review for `aws eks get-token` tokens.
+"""Webhooks kube-apiserver calls back into Moorage: token review for `aws eks get-token` tokens, and
+authorization by EKS access policies.
 
 The token is `k8s-aws-v1.` + base64url(presigned STS GetCallerIdentity URL) with the cluster name
 signed in the `x-k8s-aws-id` header. Instead of forwarding it to STS (as aws-iam-authenticator
@@ -16,7 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 
 from ..services.accounts import CredentialStore, Principal
+from ..services.eks.identity import ClusterIdentities, authorize
 from ..services.regions import known_regions
+from ..store import Record, SqliteStore
 from . import sigv4
 from .protocols import AwsError, AwsRequest
 
@@ -83,11 +86,15 @@ def token_review(body: dict, authenticated: bool, user: dict | None = None, erro
 
 
 class TokenReviewWebhook:
-    """POST /_moorage/webhooks/authenticate/{cluster_id}: kube-apiserver's TokenReview."""
+    """POST /_moorage/webhooks/authenticate/{cluster_id}: kube-apiserver's TokenReview.
 
-    def __init__(self, credentials: CredentialStore, cluster_for_id: Callable[[str], dict | None]):
+    The token proves who the caller is; the cluster's access entries and aws-auth say who that is
+    inside the cluster (services/eks/identity.py). An unmapped caller is not authenticated."""
+
+    def __init__(self, credentials: CredentialStore, cluster_for_id: Callable[[str], Record | None], identities: ClusterIdentities):
         self.credentials = credentials
         self.cluster_for_id = cluster_for_id
+        self.identities = identities
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -99,25 +106,37 @@ class TokenReviewWebhook:
             return web.json_response(token_review(body, False, error="unknown cluster"))
         token = ((body.get("spec") or {}).get("token")) or ""
         try:
-            principal = verify_token(token, cluster["name"], self.credentials)
+            principal = verify_token(token, cluster.key.name, self.credentials)
         except TokenRejected as rejected:
-            log.info("token rejected for cluster %s: %s", cluster["name"], rejected)
+            log.info("token rejected for cluster %s: %s", cluster.key.name, rejected)
             return web.json_response(token_review(body, False, error=str(rejected)))
-        groups = ["system:authenticated"]
-        # The creator is cluster admin (bootstrapClusterCreatorAdminPermissions); access entries come later.
-        access = cluster.get("accessConfig") or {}
-        if principal.arn == cluster.get("_creator") and access.get("bootstrapClusterCreatorAdminPermissions", True):
-            groups.append("system:masters")
-        user = {
-            "username": principal.arn,
-            "uid": f"aws-iam-authenticator:{principal.account_id}:{principal.user_id}",
-            "groups": groups,
-            "extra": {
-                "accessKeyId": [principal.access_key_id],
-                "arn": [principal.arn],
-                "canonicalArn": [principal.arn],
-                "principalId": [principal.user_id],
-                "sessionName": [""],
-            },
-        }
+        user, why_not = await self.identities.user_for(cluster, principal)
+        if user is None:
+            log.info("token of %s rejected for cluster %s: %s", principal.arn, cluster.key.name, why_not)
+            return web.json_response(token_review(body, False, error=why_not))
         return web.json_response(token_review(body, True, user=user))
+
+
+class AuthorizationWebhook:
+    """POST /_moorage/webhooks/authorize/{cluster_id}: kube-apiserver's SubjectAccessReview, asked after
+    Node and RBAC had no opinion. Allows what the caller's associated access policies allow; otherwise
+    no opinion (allowed false, denied false), so RBAC stays authoritative."""
+
+    def __init__(self, store: SqliteStore, cluster_for_id: Callable[[str], Record | None]):
+        self.store = store
+        self.cluster_for_id = cluster_for_id
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        cluster = self.cluster_for_id(request.match_info["cluster_id"])
+        allowed, reason = (False, "unknown cluster") if cluster is None else authorize(self.store, cluster, body.get("spec") or {})
+        # "No opinion" carries no reason, so kube-apiserver's Forbidden message reads as on EKS.
+        status = {"allowed": True, "reason": reason} if allowed else {"allowed": False}
+        if not allowed:
+            log.debug("no opinion for cluster %s: %s", request.match_info["cluster_id"], reason)
+        return web.json_response(
+            {"apiVersion": body.get("apiVersion", "authorization.k8s.io/v1"), "kind": "SubjectAccessReview", "status": status}
+        )

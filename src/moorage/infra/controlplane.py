@@ -64,6 +64,7 @@ class ControlPlaneSettings:
     service_cidr: str
     issuer: str
     webhook_url: str
+    authorization_webhook_url: str | None = None  # EKS access policies, asked after Node and RBAC
     event_ttl: str | None = None
     node_port_range: tuple[int, int] | None = None
     terminated_pod_gc_threshold: int | None = None
@@ -71,8 +72,15 @@ class ControlPlaneSettings:
     scoring_strategy: dict | None = None
 
 
-def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str) -> Path:
-    """kube-apiserver's token-review webhook: Moorage's /_moorage/webhooks/authenticate/<cluster id>."""
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str, name: str = "authentication-webhook") -> Path:
+    """A kubeconfig naming one of Moorage's webhooks, e.g. /_moorage/webhooks/authenticate/<cluster id>."""
     paths.config.mkdir(parents=True, exist_ok=True)
     config = {
         "apiVersion": "v1",
@@ -82,12 +90,41 @@ def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str) -> Path:
         "contexts": [{"name": "webhook", "context": {"cluster": "moorage", "user": "kube-apiserver"}}],
         "current-context": "webhook",
     }
-    path = paths.config / "authentication-webhook.kubeconfig"
-    text = json.dumps(config, indent=2)
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    path = paths.config / f"{name}.kubeconfig"
+    _write_if_changed(path, json.dumps(config, indent=2))
+    return path
+
+
+def write_authorization_config(paths: ClusterPaths, webhook_url: str) -> Path:
+    """Node, then RBAC, then Moorage's access-policy webhook, asked only for callers that carry an IAM
+    identity (the canonicalArn the token webhook puts in extra). Short caches, so associating or
+    disassociating a policy takes effect within seconds, as EKS says; if Moorage can't answer, the
+    webhook has no opinion and RBAC decides alone."""
+    kubeconfig = write_webhook_kubeconfig(paths, webhook_url, "authorization-webhook")
+    config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthorizationConfiguration",
+        "authorizers": [
+            {"type": "Node", "name": "node"},
+            {"type": "RBAC", "name": "rbac"},
+            {
+                "type": "Webhook",
+                "name": "eks-access-policies",
+                "webhook": {
+                    "timeout": "3s",
+                    "authorizedTTL": "5s",
+                    "unauthorizedTTL": "1s",
+                    "subjectAccessReviewVersion": "v1",
+                    "matchConditionSubjectAccessReviewVersion": "v1",
+                    "failurePolicy": "NoOpinion",
+                    "connectionInfo": {"type": "KubeConfigFile", "kubeConfigFile": str(kubeconfig)},
+                    "matchConditions": [{"expression": "has(request.extra) && 'canonicalArn' in request.extra"}],
+                },
+            },
+        ],
+    }
+    path = paths.config / "authorization.json"
+    _write_if_changed(path, json.dumps(config, indent=2))
     return path
 
 
@@ -147,9 +184,15 @@ def process_specs(
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
         "--api-audiences=https://kubernetes.default.svc,sts.amazonaws.com",
-        "--authorization-mode=Node,RBAC",
+        *(
+            [f"--authorization-config={write_authorization_config(paths, settings.authorization_webhook_url)}"]
+            if settings.authorization_webhook_url
+            else ["--authorization-mode=Node,RBAC"]
+        ),
         f"--authentication-token-webhook-config-file={webhook}",
         "--authentication-token-webhook-version=v1",
+        # EKS: access-entry and aws-auth changes take effect within seconds (kube-apiserver's default is 2m).
+        "--authentication-token-webhook-cache-ttl=5s",
         "--enable-admission-plugins=NodeRestriction",
         f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
         "--requestheader-allowed-names=front-proxy-client",

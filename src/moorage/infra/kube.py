@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,51 @@ class KubeClient:
         if grace_period_seconds is not None:
             body["deleteOptions"] = {"gracePeriodSeconds": grace_period_seconds}
         return await self.create(object_path("v1", "pods", name, namespace), body, subresource="eviction")
+
+    async def watch(self, path: str, *, resource_version: str | None = None, field_selector: str | None = None,
+                    label_selector: str | None = None, timeout_seconds: int = 300) -> AsyncIterator[dict]:
+        """The events ({"type": ADDED|MODIFIED|DELETED|BOOKMARK, "object": ...}) of a collection from
+        ``resource_version`` on, until the server closes the watch (after ``timeout_seconds``). An expired
+        resource version (410 Gone, as a status or as an ERROR event) raises KubeError(410): list again."""
+        params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if label_selector:
+            params["labelSelector"] = label_selector
+        session = self._session_or_new()
+        # No total timeout: a watch lasts; a silent connection is cut a little after the server's own timeout.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30)
+        try:
+            async with session.get(self.base_url + path, params=params, ssl=self._ssl, timeout=timeout,
+                                   headers={"Accept": "application/json"}) as response:
+                if response.status != 200:
+                    raw = await response.read()
+                    try:
+                        document = json.loads(raw)
+                    except ValueError:
+                        document = {}
+                    raise KubeError(response.status, str(document.get("message") or raw[:300]),
+                                    reason=str(document.get("reason") or ""), method="WATCH", path=path)
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        if event.get("type") == "ERROR":
+                            status = event.get("object") or {}
+                            raise KubeError(int(status.get("code") or 500), str(status.get("message") or ""),
+                                            reason=str(status.get("reason") or ""), method="WATCH", path=path)
+                        yield event
+        except asyncio.TimeoutError as error:
+            raise KubeError(0, f"watch of {path} timed out", method="WATCH", path=path) from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise KubeError(0, f"watch of {path} failed: {error or type(error).__name__}",
+                            method="WATCH", path=path) from error
 
     # ---- transport
 

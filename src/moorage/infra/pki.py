@@ -31,8 +31,10 @@ certificates and ``sa.pub`` 0644, a directory it creates 0700)::
     root-client.crt root-client.key                 CN=root, Moorage's own etcd administration
 
 and :func:`ensure_etcd_client` writes ``apiserver-etcd-client.crt/.key`` (CN=<etcd user>) into a
-cluster's directory. Leaves are valid one year (clamped to their CA), CAs ten years, all backdated
-five minutes for clock skew.
+cluster's directory; :func:`ensure_webhook_pki` writes Moorage's own webhook CA and the serving cert of
+its HTTPS webhook listener (``ca.crt/.key``, ``serving.crt/.key``, SANs localhost + 127.0.0.1).
+Leaves are valid one year (clamped to their CA), CAs ten years, all backdated five minutes for clock
+skew.
 
 Writes go through :class:`AtomicWriter`: each file is staged in a temporary file in its target's
 directory; when the top-level call ends, all staged files are fsynced (in parallel, so the filesystem
@@ -349,6 +351,29 @@ def ensure_etcd_client(
         spec = CertSpec(user, client_auth=True)
         issued = ensure_cert(ca, _pair(root, ETCD_CLIENT_STEM), spec, writer=writer, now=now)
     return issued.paths
+
+
+@dataclass(frozen=True)
+class WebhookPki:
+    ca_pem: bytes  # the caBundle of the webhook configurations Moorage writes into clusters
+    serving: CertPaths
+
+
+def ensure_webhook_pki(pki_dir: Path | str, *, now: datetime | None = None) -> WebhookPki:
+    """Moorage's own CA (CN=moorage-webhooks-ca) and the serving cert of its HTTPS webhook listener
+    (127.0.0.1 and localhost): kube-apiserver calls admission webhooks over TLS only."""
+    now = _now(now)
+    root = _prepare_dir(pki_dir)
+    with AtomicWriter() as writer:
+        ca = ensure_ca(_pair(root, "ca"), "moorage-webhooks-ca", writer=writer, now=now)
+        serving = ensure_cert(
+            ca,
+            _pair(root, "serving"),
+            CertSpec("moorage-webhooks", dns_names=("localhost",), ip_addresses=(LOOPBACK,), server_auth=True),
+            writer=writer,
+            now=now,
+        )
+    return WebhookPki(ca_pem=ca.cert_pem, serving=serving.paths)
 
 
 # ----------------------------------------------------------------------------------------------------

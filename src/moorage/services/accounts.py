@@ -14,6 +14,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 from ..store import SqliteStore
 
@@ -128,16 +129,32 @@ class Principal:
     access_key_id: str
 
 
-class CredentialStore:
-    """Looks up secrets and principals by access key id (the root account's for now; IAM adds users)."""
+# lookup(access_key_id) -> (secret access key, principal), or None when the key is not one it knows.
+CredentialLookup = Callable[[str], "tuple[str, Principal] | None"]
 
-    def __init__(self, root: RootAccount):
+
+class CredentialStore:
+    """Looks up secrets and principals by access key id: the root account's key, then each lookup
+    (IAM users' access keys; STS session credentials later) in turn."""
+
+    def __init__(self, root: RootAccount, lookups: Iterable[CredentialLookup] = ()):
         self.root = root
+        self.lookups = list(lookups)
+
+    def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
+        if access_key_id == self.root.access_key_id:
+            root = Principal(self.root.account_id, self.root.arn, self.root.account_id, access_key_id)
+            return self.root.secret_access_key, root
+        for lookup in self.lookups:
+            found = lookup(access_key_id)
+            if found is not None:
+                return found
+        return None
 
     def secret_for(self, access_key_id: str) -> str | None:
-        return self.root.secret_access_key if access_key_id == self.root.access_key_id else None
+        found = self.resolve(access_key_id)
+        return found[0] if found else None
 
     def principal_for(self, access_key_id: str) -> Principal | None:
-        if access_key_id != self.root.access_key_id:
-            return None
-        return Principal(self.root.account_id, self.root.arn, self.root.account_id, access_key_id)
+        found = self.resolve(access_key_id)
+        return found[1] if found else None

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from ...store import Record, SqliteStore
 from ..regions import partition
 from .instance_types import CATALOG
-from .network import default_vpc
+from .network import all_subnets, default_vpc
 from .nodes import ami_id
 
 NODEGROUP = "nodegroup"  # the store kind of EKS managed node groups
@@ -38,7 +38,7 @@ def node_groups(store: SqliteStore, account: str, region: str) -> list[Record]:
     return [r for r in store.list(account, region, NODEGROUP) if not r.deleting or r.status.get("instances")]
 
 
-def instance_view(record: Record, instance: dict, account: str, region: str) -> dict:
+def instance_view(record: Record, instance: dict, account: str, region: str, vpc_id: str | None = None) -> dict:
     instance_type = CATALOG.get(instance["instanceType"])
     tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node"}
     return {
@@ -53,7 +53,7 @@ def instance_view(record: Record, instance: dict, account: str, region: str) -> 
         "State": {"Code": 16, "Name": "running"},
         "StateTransitionReason": "",
         "SubnetId": instance["subnetId"],
-        "VpcId": default_vpc(account, region)["VpcId"],
+        "VpcId": vpc_id or default_vpc(account, region)["VpcId"],
         "Architecture": instance_type.arch if instance_type else "x86_64",
         "Hypervisor": "xen",
         "VirtualizationType": "hvm",
@@ -73,8 +73,9 @@ def instance_view(record: Record, instance: dict, account: str, region: str) -> 
 
 
 def instances(store: SqliteStore, account: str, region: str) -> list[dict]:
+    vpc_of = {s["SubnetId"]: s["VpcId"] for s in all_subnets(store, account, region)}  # an instance is in its subnet's VPC
     return [
-        instance_view(record, instance, account, region)
+        instance_view(record, instance, account, region, vpc_of.get(instance["subnetId"]))
         for record in node_groups(store, account, region)
         for instance in record.status.get("instances", [])
     ]

@@ -194,37 +194,44 @@ def managed_node_labels(
     ``extra`` are the node group's own ``labels`` (the API's Nodegroup.labels); EKS's labels win over them.
     ``image_id`` defaults to ``ami_id(region, ami_type, release_version)``.
     """
+    labels = {
+        **(extra or {}),
+        **instance_node_labels(cluster, instance_type, zone, region, ami_type, node_name),
+        "eks.amazonaws.com/nodegroup": nodegroup,
+        "eks.amazonaws.com/nodegroup-image": image_id or ami_id(region, ami_type, release_version),
+        "eks.amazonaws.com/capacityType": capacity_type,
+    }
+    if launch_template_id:
+        labels["eks.amazonaws.com/sourceLaunchTemplateId"] = launch_template_id
+    if launch_template_version is not None:
+        labels["eks.amazonaws.com/sourceLaunchTemplateVersion"] = str(launch_template_version)
+    return dict(sorted(labels.items()))
+
+
+def instance_node_labels(
+    cluster: str, instance_type: str | InstanceType, zone: str, region: str, ami_type: str, node_name: str
+) -> dict[str, str]:
+    """What the kubelet and the AWS cloud provider put on any EC2 node, self-managed ones included."""
     if isinstance(instance_type, InstanceType) or instance_types.is_known(instance_type):
         it = instance_types.get(instance_type)
         name, arch = it.name, it.kubernetes_arch
     else:  # outside the catalog: the AMI type tells the architecture
         name, arch = instance_type, "arm64" if ami_type_architecture(ami_type) == "arm64" else "amd64"
     os_name = ami_type_os(ami_type)
-
-    labels = dict(extra or {})
-    labels.update(
-        {
-            "eks.amazonaws.com/nodegroup": nodegroup,
-            "eks.amazonaws.com/nodegroup-image": image_id or ami_id(region, ami_type, release_version),
-            "eks.amazonaws.com/capacityType": capacity_type,
-            "node.kubernetes.io/instance-type": name,
-            "beta.kubernetes.io/instance-type": name,
-            "topology.kubernetes.io/zone": zone,
-            "topology.kubernetes.io/region": region,
-            "failure-domain.beta.kubernetes.io/zone": zone,
-            "failure-domain.beta.kubernetes.io/region": region,
-            "kubernetes.io/arch": arch,
-            "beta.kubernetes.io/arch": arch,
-            "kubernetes.io/os": os_name,
-            "beta.kubernetes.io/os": os_name,
-            "kubernetes.io/hostname": node_name,
-            "k8s.io/cloud-provider-aws": cloud_provider_aws_label(cluster, region),
-        }
-    )
-    if launch_template_id:
-        labels["eks.amazonaws.com/sourceLaunchTemplateId"] = launch_template_id
-    if launch_template_version is not None:
-        labels["eks.amazonaws.com/sourceLaunchTemplateVersion"] = str(launch_template_version)
+    labels = {
+        "node.kubernetes.io/instance-type": name,
+        "beta.kubernetes.io/instance-type": name,
+        "topology.kubernetes.io/zone": zone,
+        "topology.kubernetes.io/region": region,
+        "failure-domain.beta.kubernetes.io/zone": zone,
+        "failure-domain.beta.kubernetes.io/region": region,
+        "kubernetes.io/arch": arch,
+        "beta.kubernetes.io/arch": arch,
+        "kubernetes.io/os": os_name,
+        "beta.kubernetes.io/os": os_name,
+        "kubernetes.io/hostname": node_name,
+        "k8s.io/cloud-provider-aws": cloud_provider_aws_label(cluster, region),
+    }
     zone_identifier = zone_id(region, zone)
     if zone_identifier:
         labels["topology.k8s.aws/zone-id"] = zone_identifier

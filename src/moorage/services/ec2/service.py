@@ -8,11 +8,9 @@ from ..base import RequestContext, Service, match_filters, offset_page
 from ..regions import availability_zones
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .instances import instances
-from .network import default_security_group, default_subnets, default_vpc
-
-
-def _invalid_token(token: str) -> AwsError:
-    return AwsError("InvalidParameterValue", f"Value ( {token} ) for parameter NextToken is invalid. The token is invalid.")
+from .launches import launched_instances, run_instances, terminate_instances
+from .vpcs import NetworkOperations
+from .vpcs import invalid_token as _invalid_token
 
 
 def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_code: str, noun: str) -> list[dict]:
@@ -25,14 +23,27 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
-class Ec2Service(Service):
+class Ec2Service(NetworkOperations, Service):
     name = "ec2"
 
     def __init__(self, store: SqliteStore | None = None):
         self.store = store
 
+    def handler(self, operation: str):
+        method = super().handler(operation)
+        if method is None:
+            return None
+
+        def checked(ctx: RequestContext, params: dict) -> dict:
+            # DryRun: the caller may call the operation (Moorage authorises every signed caller).
+            if params.get("DryRun"):
+                raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+            return method(ctx, params)
+
+        return checked
+
     def DescribeInstances(self, ctx: RequestContext, params: dict) -> dict:
-        found = instances(self.store, ctx.account, ctx.region) if self.store is not None else []
+        found = instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
         wanted = params.get("InstanceIds")
         if wanted:
             known = {i["InstanceId"] for i in found}
@@ -72,6 +83,12 @@ class Ec2Service(Service):
             result["NextToken"] = following
         return result
 
+    def RunInstances(self, ctx: RequestContext, params: dict) -> dict:
+        return run_instances(self.store, ctx, params)
+
+    def TerminateInstances(self, ctx: RequestContext, params: dict) -> dict:
+        return terminate_instances(self.store, ctx, params)
+
     def DescribeAvailabilityZones(self, ctx: RequestContext, params: dict) -> dict:
         zones = [
             {
@@ -107,68 +124,7 @@ class Ec2Service(Service):
         )
         return {"AvailabilityZones": zones}
 
-    def DescribeVpcs(self, ctx: RequestContext, params: dict) -> dict:
-        vpcs = _select([default_vpc(ctx.account, ctx.region)], "VpcId", params.get("VpcIds"), "InvalidVpcID.NotFound", "vpc ID")
-        vpcs = match_filters(
-            vpcs,
-            params.get("Filters"),
-            {
-                "vpc-id": lambda v: v["VpcId"],
-                "is-default": lambda v: v["IsDefault"],
-                "cidr": lambda v: v["CidrBlock"],
-                "cidr-block-association.cidr-block": lambda v: [a["CidrBlock"] for a in v["CidrBlockAssociationSet"]],
-                "state": lambda v: v["State"],
-                "owner-id": lambda v: v["OwnerId"],
-                "dhcp-options-id": lambda v: v["DhcpOptionsId"],
-            },
-        )
-        return {"Vpcs": vpcs}
-
-    def DescribeSubnets(self, ctx: RequestContext, params: dict) -> dict:
-        subnets = _select(
-            default_subnets(ctx.account, ctx.region), "SubnetId", params.get("SubnetIds"), "InvalidSubnetID.NotFound", "subnet ID"
-        )
-        subnets = match_filters(
-            subnets,
-            params.get("Filters"),
-            {
-                "subnet-id": lambda s: s["SubnetId"],
-                "vpc-id": lambda s: s["VpcId"],
-                "availability-zone": lambda s: s["AvailabilityZone"],
-                "availability-zone-id": lambda s: s["AvailabilityZoneId"],
-                "default-for-az": lambda s: s["DefaultForAz"],
-                "defaultForAz": lambda s: s["DefaultForAz"],
-                "cidr-block": lambda s: s["CidrBlock"],
-                "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"],
-                "state": lambda s: s["State"],
-                "owner-id": lambda s: s["OwnerId"],
-                "subnet-arn": lambda s: s["SubnetArn"],
-            },
-        )
-        return {"Subnets": subnets}
-
-    def DescribeSecurityGroups(self, ctx: RequestContext, params: dict) -> dict:
-        groups = [default_security_group(ctx.account, ctx.region)]
-        groups = _select(groups, "GroupId", params.get("GroupIds"), "InvalidGroup.NotFound", "security group")
-        names = params.get("GroupNames")
-        if names:
-            groups = _select(groups, "GroupName", names, "InvalidGroup.NotFound", "security group")
-        groups = match_filters(
-            groups,
-            params.get("Filters"),
-            {
-                "group-id": lambda g: g["GroupId"],
-                "group-name": lambda g: g["GroupName"],
-                "vpc-id": lambda g: g["VpcId"],
-                "description": lambda g: g["Description"],
-                "owner-id": lambda g: g["OwnerId"],
-            },
-        )
-        return {"SecurityGroups": groups}
-
     def DescribeInstanceTypes(self, ctx: RequestContext, params: dict) -> dict:
-        if params.get("DryRun"):
-            raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
         names = params.get("InstanceTypes")
         if names:
             missing = [name for name in dict.fromkeys(names) if name not in CATALOG]

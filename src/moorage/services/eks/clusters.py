@@ -18,7 +18,7 @@ from typing import Any
 from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
-from ..ec2.network import default_security_group, default_subnets, default_vpc
+from ..ec2.network import all_security_groups, all_subnets, find_vpc
 from . import names
 from .versions import PLATFORM_VERSION, default_minor, supported_minors
 
@@ -45,6 +45,8 @@ UPDATE_TYPES = {
     "kubeSchedulerConfig": "ControlPlaneComponentConfigUpdate",
     "kubeControllerManagerConfig": "ControlPlaneComponentConfigUpdate",
 }
+# The EKS API's default (the console picks API_AND_CONFIG_MAP); botocore's model documents it.
+DEFAULT_AUTHENTICATION_MODE = "CONFIG_MAP"
 AUTH_MODE_TRANSITIONS = {
     "CONFIG_MAP": {"API_AND_CONFIG_MAP"},
     "API_AND_CONFIG_MAP": {"API"},
@@ -135,12 +137,12 @@ def _ec2_not_found(message: str, code: str) -> str:
     return f"{message} (Service: AmazonEC2; Status Code: 400; Error Code: {code}; Request ID: {names.new_update_id()}; Proxy: null)"
 
 
-def resolve_vpc_config(ctx: RequestContext, config: dict, name: str) -> dict:
+def resolve_vpc_config(store: SqliteStore, ctx: RequestContext, config: dict, name: str) -> dict:
     """Check subnets and security groups as EKS does and fill vpcId and the cluster security group."""
     subnet_ids = list(config.get("subnetIds") or [])
     if not subnet_ids:
         raise names.invalid_parameter("Subnets specified must be in at least two different AZs", name)
-    subnets = {s["SubnetId"]: s for s in default_subnets(ctx.account, ctx.region)}
+    subnets = {s["SubnetId"]: s for s in all_subnets(store, ctx.account, ctx.region)}
     for subnet_id in subnet_ids:
         if subnet_id not in subnets:
             raise names.invalid_parameter(
@@ -156,12 +158,20 @@ def resolve_vpc_config(ctx: RequestContext, config: dict, name: str) -> dict:
         raise names.invalid_parameter(
             f"The number of security groups must not exceed {MAX_SECURITY_GROUPS}.", name
         )
-    known_groups = {default_security_group(ctx.account, ctx.region)["GroupId"]}
+    vpc_id = next(iter(vpc_ids))
+    group_vpcs = {g["GroupId"]: g["VpcId"] for g in all_security_groups(store, ctx.account, ctx.region)}
     for group_id in group_ids:
-        if group_id not in known_groups:
+        if group_id not in group_vpcs:
             raise names.invalid_parameter(
                 _ec2_not_found(f"The security group '{group_id}' does not exist", "InvalidGroup.NotFound"), name
             )
+    elsewhere = [g for g in group_ids if group_vpcs[g] != vpc_id]
+    if elsewhere:
+        raise names.invalid_parameter(
+            f"Security group(s) [{', '.join(elsewhere)}] are not in the same VPC as the subnets. "
+            f"Please specify a security group that is associated with the VPC: {vpc_id}.",
+            name,
+        )
     cidrs = config.get("publicAccessCidrs")
     if cidrs is not None:
         for cidr in cidrs:
@@ -172,7 +182,7 @@ def resolve_vpc_config(ctx: RequestContext, config: dict, name: str) -> dict:
     return {
         "subnetIds": subnet_ids,
         "securityGroupIds": group_ids,
-        "vpcId": vpc_ids.pop(),
+        "vpcId": vpc_id,
         "endpointPublicAccess": config.get("endpointPublicAccess", True),
         "endpointPrivateAccess": config.get("endpointPrivateAccess", False),
         "publicAccessCidrs": cidrs if cidrs is not None else ["0.0.0.0/0"],
@@ -255,8 +265,8 @@ class Clusters:
                 f"Cluster limit exceeded for account {ctx.account} in region {ctx.region}",
                 extra_fields={"clusterName": name},
             )
-        vpc_config = resolve_vpc_config(ctx, params["resourcesVpcConfig"], name)
-        vpc_cidr = default_vpc(ctx.account, ctx.region)["CidrBlock"]
+        vpc_config = resolve_vpc_config(self.store, ctx, params["resourcesVpcConfig"], name)
+        vpc_cidr = find_vpc(self.store, ctx.account, ctx.region, vpc_config["vpcId"])["CidrBlock"]
         network_input = params.get("kubernetesNetworkConfig") or {}
         if network_input.get("ipFamily") == "ipv6":
             raise names.invalid_parameter("IPv6 clusters are not supported by Moorage yet; use ipFamily ipv4.", name)
@@ -268,6 +278,11 @@ class Clusters:
         cluster_id = names.new_cluster_id()
         vpc_config["clusterSecurityGroupId"] = names.cluster_security_group_id(cluster_id)
         access = params.get("accessConfig") or {}
+        mode = access.get("authenticationMode", DEFAULT_AUTHENTICATION_MODE)
+        if mode == "CONFIG_MAP" and not access.get("bootstrapClusterCreatorAdminPermissions", True):
+            raise names.invalid_parameter(
+                "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP", name
+            )
         spec = {
             **{k: v for k, v in params.items() if k not in ("resourcesVpcConfig", "kubernetesNetworkConfig", "logging", "accessConfig", "tags")},
             "name": name,
@@ -286,7 +301,7 @@ class Clusters:
             "identity": {"oidc": {"issuer": names.oidc_issuer(self.base_url, cluster_id)}},
             "accessConfig": {
                 "bootstrapClusterCreatorAdminPermissions": access.get("bootstrapClusterCreatorAdminPermissions", True),
-                "authenticationMode": access.get("authenticationMode", "API_AND_CONFIG_MAP"),
+                "authenticationMode": mode,
             },
             "upgradePolicy": params.get("upgradePolicy", {"supportType": "EXTENDED"}),
             "tags": validate_tags(params.get("tags"), "InvalidParameterException"),
@@ -417,7 +432,7 @@ class Clusters:
                 current = spec["resourcesVpcConfig"]
                 if {"subnetIds", "securityGroupIds"} & value.keys():
                     merged = {**current, **{k: v for k, v in value.items() if k in ("subnetIds", "securityGroupIds")}}
-                    resolved = resolve_vpc_config(ctx, merged, name)
+                    resolved = resolve_vpc_config(self.store, ctx, merged, name)
                     current["subnetIds"], current["securityGroupIds"] = resolved["subnetIds"], resolved["securityGroupIds"]
                     if "subnetIds" in value:
                         param("Subnets", value["subnetIds"])
@@ -426,7 +441,7 @@ class Clusters:
                 for key, kind in (("endpointPublicAccess", "EndpointPublicAccess"), ("endpointPrivateAccess", "EndpointPrivateAccess"), ("publicAccessCidrs", "PublicAccessCidrs")):
                     if key in value:
                         if key == "publicAccessCidrs":
-                            resolve_vpc_config(ctx, {**current, "publicAccessCidrs": value[key]}, name)
+                            resolve_vpc_config(self.store, ctx, {**current, "publicAccessCidrs": value[key]}, name)
                         current[key] = value[key]
                         param(kind, value[key] if not isinstance(value[key], bool) else str(value[key]).lower())
                 if not (current["endpointPublicAccess"] or current["endpointPrivateAccess"]):

@@ -14,9 +14,10 @@ from typing import Any
 from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
-from ..ec2.network import default_subnets
+from ..ec2.network import all_subnets
 from ..ec2.nodes import ami_type_mismatch
 from . import names
+from .access import ensure_node_role_access
 from .clusters import CLUSTER, UPDATE, Clusters, fingerprint, now, paginate, update_view, validate_tags
 from .versions import patch_version
 
@@ -151,10 +152,13 @@ class Nodegroups:
         mismatch = ami_type_mismatch(ami_type, instance_types)
         if mismatch:
             raise invalid(mismatch, cluster_name, name)
-        known = {s["SubnetId"]: s for s in default_subnets(ctx.account, ctx.region)}
+        known = {s["SubnetId"]: s for s in all_subnets(self.store, ctx.account, ctx.region)}
+        cluster_vpc = cluster.spec["resourcesVpcConfig"]["vpcId"]
         for subnet in params["subnets"]:
             if subnet not in known:
                 raise invalid(f"The subnet ID '{subnet}' does not exist", cluster_name, name)
+            if known[subnet]["VpcId"] != cluster_vpc:
+                raise invalid(f"Specified subnets must belong to cluster's vpc {cluster_vpc}", cluster_name, name)
         check_taints(params.get("taints") or [], cluster_name, name)
         version = params.get("version") or cluster.spec["version"]
         if version != cluster.spec["version"]:
@@ -199,6 +203,8 @@ class Nodegroups:
                 f"NodeGroup already exists with name {name} and cluster name {cluster_name}",
                 extra_fields={"clusterName": cluster_name, "nodegroupName": name},
             ) from None
+        # The node role's access entry (API modes); in CONFIG_MAP mode the reconciler maps it in aws-auth.
+        ensure_node_role_access(self.store, cluster, params["nodeRole"], "EC2_LINUX")
         return nodegroup_view(record)
 
     def describe(self, ctx: RequestContext, cluster: str, nodegroup: str) -> dict:

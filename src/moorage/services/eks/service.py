@@ -5,7 +5,9 @@ from __future__ import annotations
 from ...store import SqliteStore
 from ..base import RequestContext, Service
 from ..ec2.instance_types import CATALOG
+from .access import AccessEntries, bootstrap_creator_access
 from .clusters import Clusters, paginate
+from .fargate import FargateProfiles
 from .nodegroups import Nodegroups
 from .versions import cluster_versions, default_minor
 
@@ -16,9 +18,13 @@ class EksService(Service):
     def __init__(self, store: SqliteStore, base_url: str):
         self.clusters = Clusters(store, base_url)
         self.nodegroups = Nodegroups(store, self.clusters, CATALOG)
+        self.access = AccessEntries(store, self.clusters)
+        self.fargate_profiles = FargateProfiles(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
-        return {"cluster": self.clusters.create(ctx, params)}
+        cluster = self.clusters.create(ctx, params)
+        bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
+        return {"cluster": cluster}
 
     def DescribeCluster(self, ctx: RequestContext, params: dict) -> dict:
         return {"cluster": self.clusters.describe(ctx, params["name"])}
@@ -30,7 +36,10 @@ class EksService(Service):
         return {"cluster": self.clusters.delete(ctx, params["name"])}
 
     def UpdateClusterConfig(self, ctx: RequestContext, params: dict) -> dict:
-        return self.clusters.update_config(ctx, params)
+        update = self.clusters.update_config(ctx, params)
+        if params.get("accessConfig"):  # entering an API mode gives the creator its entry, as EKS does
+            bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
+        return update
 
     def DescribeUpdate(self, ctx: RequestContext, params: dict) -> dict:
         return self.clusters.describe_update(ctx, params)
@@ -80,3 +89,44 @@ class EksService(Service):
 
     def UpdateNodegroupConfig(self, ctx: RequestContext, params: dict) -> dict:
         return self.nodegroups.update_config(ctx, params)
+
+    def CreateFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
+        return {"fargateProfile": self.fargate_profiles.create(ctx, params)}
+
+    def DescribeFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
+        return {"fargateProfile": self.fargate_profiles.describe(ctx, params["clusterName"], params["fargateProfileName"])}
+
+    def ListFargateProfiles(self, ctx: RequestContext, params: dict) -> dict:
+        return self.fargate_profiles.list(ctx, params)
+
+    def DeleteFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
+        return {"fargateProfile": self.fargate_profiles.delete(ctx, params["clusterName"], params["fargateProfileName"])}
+
+    # Access entries and access policies
+
+    def CreateAccessEntry(self, ctx: RequestContext, params: dict) -> dict:
+        return {"accessEntry": self.access.create(ctx, params)}
+
+    def DescribeAccessEntry(self, ctx: RequestContext, params: dict) -> dict:
+        return {"accessEntry": self.access.describe(ctx, params)}
+
+    def ListAccessEntries(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.list(ctx, params)
+
+    def UpdateAccessEntry(self, ctx: RequestContext, params: dict) -> dict:
+        return {"accessEntry": self.access.update(ctx, params)}
+
+    def DeleteAccessEntry(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.delete(ctx, params)
+
+    def ListAccessPolicies(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.list_policies(ctx, params)
+
+    def AssociateAccessPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.associate(ctx, params)
+
+    def DisassociateAccessPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.disassociate(ctx, params)
+
+    def ListAssociatedAccessPolicies(self, ctx: RequestContext, params: dict) -> dict:
+        return self.access.list_associated(ctx, params)

@@ -1,0 +1,354 @@
+"""Fargate: the profile reconciler and the Fargate scheduler.
+
+The reconciler takes a profile CREATING → ACTIVE once its cluster's Fargate scheduler is watching,
+and on DeleteFargateProfile deletes the pods the profile placed (as EKS does) and their nodes, then
+the record.
+
+The scheduler runs one watch per cluster that has profiles: pods with schedulerName fargate-scheduler
+(the admission webhook set it). A pending pod gets a Fargate node of its own: an address is chosen in
+one of its profile's subnets (spread over them) and recorded in the profile's status BEFORE the node
+exists, so a crash never leaks or duplicates one; then the node is made through the node backend
+(kwok) with EKS's labels, the Fargate taint and the pod's provisioned size as capacity, and the pod is
+bound to it. When the pod is gone its node goes. Every (re)start of a watch lists first: pending pods
+are placed, and recorded nodes or Fargate nodes whose pod no longer exists are removed.
+
+Pod IP = node IP, as on Fargate: the node's podCIDR is the /31 whose upper address is the node's,
+and kwok hands a pod the first address after the block's base (its pool starts at base + 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections import Counter
+
+from ..infra.kube import KubeClient, KubeError, object_path
+from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec
+from ..services.ec2.network import find_subnet
+from ..services.eks.fargate import FARGATE_PROFILE, cluster_key_of, profile_state, profiles_of_cluster
+from ..services.eks.fargate_pods import (
+    CAPACITY_ANNOTATION, COMPUTE_TYPE_LABEL, FARGATE_TAINT, PROFILE_LABEL, SCHEDULER_NAME, fargate_capacity,
+    fargate_node_labels, fargate_node_name, fargate_provider_id, size_from_annotation,
+)
+from ..services.eks.nodegroups import NODEGROUP
+from ..store import Conflict, Key, Record, SqliteStore
+from .clusters import ClusterReconciler
+
+log = logging.getLogger(__name__)
+
+POD_ANNOTATION = "moorage.dev/fargate-pod"  # <namespace>/<name>/<uid> of the node's one pod
+PODS_SELECTOR = f"spec.schedulerName={SCHEDULER_NAME}"
+WATCH_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+DELETE_POLL_SECONDS = 0.5
+
+
+def pod_ref(pod: dict) -> str:
+    meta = pod["metadata"]
+    return f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
+
+
+def allocations(record: Record) -> dict[str, dict]:
+    """pod uid -> its Fargate node (nodeName, privateIp, subnetId, zone, pod), as recorded in the profile's status."""
+    return dict(record.status.get("pods") or {})
+
+
+def taken_addresses(store: SqliteStore, account: str, region: str) -> tuple[set[str], list]:
+    """Addresses and address blocks in use in a region: node groups' nodes and pod blocks, Fargate nodes' /31s."""
+    taken: set[str] = set()
+    blocks = []
+    for record in store.list(account, region, NODEGROUP):
+        for instance in record.status.get("instances", []):
+            taken.add(instance["privateIp"])
+            if instance.get("podCidr"):
+                blocks.append(ipaddress.ip_network(instance["podCidr"]))
+    for record in store.list(account, region, FARGATE_PROFILE):
+        for node in allocations(record).values():
+            blocks.append(fargate_block(node["privateIp"]))
+    return taken, blocks
+
+
+def fargate_block(address: str) -> ipaddress.IPv4Network:
+    return ipaddress.ip_network(f"{ipaddress.ip_address(address) - 1}/31")
+
+
+def place_fargate_address(cidr: str, taken: set[str], blocks: list) -> str | None:
+    """The lowest odd address of a subnet whose /31 is free (AWS's first four and last addresses excluded)."""
+    network = ipaddress.ip_network(cidr)
+    base = int(network.network_address)
+    for offset in range(5, network.num_addresses - 1, 2):
+        address = ipaddress.ip_address(base + offset)
+        block = ipaddress.ip_network(f"{address - 1}/31")
+        if str(address) in taken or str(address - 1) in taken or any(block.overlaps(b) for b in blocks):
+            continue
+        return str(address)
+    return None
+
+
+class FargateScheduler:
+    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend):
+        self.store = store
+        self.clusters = clusters
+        self.backend = backend
+        self._watches: dict[Key, asyncio.Task] = {}
+        self._ready: dict[Key, asyncio.Event] = {}
+        self._busy: set[str] = set()  # pod uids being placed or released
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---- lifecycle
+
+    def ensure_running(self, cluster: Record) -> None:
+        task = self._watches.get(cluster.key)
+        if task is None or task.done():
+            self._ready.setdefault(cluster.key, asyncio.Event())
+            self._watches[cluster.key] = asyncio.create_task(self._run(cluster.key), name=f"fargate-scheduler {cluster.key}")
+
+    def is_ready(self, cluster: Key) -> bool:
+        event = self._ready.get(cluster)
+        return event is not None and event.is_set()
+
+    async def stop_cluster(self, cluster: Key) -> None:
+        task = self._watches.pop(cluster, None)
+        self._ready.pop(cluster, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def stop(self) -> None:
+        for key in list(self._watches):
+            await self.stop_cluster(key)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- the watch
+
+    def _context(self, cluster_key: Key) -> ClusterContext | None:
+        cluster = self.store.get(cluster_key)
+        if cluster is None or cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
+            return None
+        return self.clusters.node_context(cluster)
+
+    async def _run(self, cluster_key: Key) -> None:
+        failures = 0
+        while True:
+            context = self._context(cluster_key)
+            try:
+                if context is None:
+                    raise KubeError(0, "cluster is not ACTIVE")
+                async with KubeClient(context.credentials, timeout=60) as kube:
+                    listing = await kube.get("/api/v1/pods", params={"fieldSelector": PODS_SELECTOR})
+                    await self._resync(cluster_key, context, kube, listing.get("items") or [])
+                    self._ready.setdefault(cluster_key, asyncio.Event()).set()
+                    failures = 0
+                    version = (listing.get("metadata") or {}).get("resourceVersion")
+                    while True:  # re-watch from the last version seen; list again only when it expired
+                        async for event in kube.watch("/api/v1/pods", resource_version=version, field_selector=PODS_SELECTOR):
+                            pod = event.get("object") or {}
+                            version = (pod.get("metadata") or {}).get("resourceVersion") or version
+                            if event["type"] in ("ADDED", "MODIFIED"):
+                                self._consider(cluster_key, context, pod)
+                            elif event["type"] == "DELETED":
+                                self._spawn(self._release(cluster_key, context, pod["metadata"]["uid"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the watch must outlive any one failure
+                delay = WATCH_RETRY_SECONDS[min(failures, len(WATCH_RETRY_SECONDS) - 1)]
+                failures += 1
+                log.log(logging.DEBUG if failures < 3 else logging.WARNING,
+                        "fargate scheduler for %s: %s; watching again in %.1fs", cluster_key, error, delay)
+                await asyncio.sleep(delay)
+
+    async def _resync(self, cluster_key: Key, context: ClusterContext, kube: KubeClient, pods: list[dict]) -> None:
+        """After a (re)start: place pending pods, drop nodes whose pod is gone, heal the rest."""
+        live = {p["metadata"]["uid"]: p for p in pods}
+        # Nodes first, records second: a node is always recorded before it is made, so none is taken for an orphan.
+        nodes = await kube.list("/api/v1/nodes", label_selector=f"{COMPUTE_TYPE_LABEL}=fargate")
+        recorded: dict[str, dict] = {}
+        for profile in self._profiles(cluster_key):
+            recorded.update(allocations(profile))
+        for uid in set(recorded) - set(live):
+            await self._release(cluster_key, context, uid)
+        recorded_names = {a["nodeName"] for uid, a in recorded.items() if uid in live}
+        for node in nodes:
+            name = node["metadata"]["name"]
+            if name not in recorded_names and POD_ANNOTATION in (node["metadata"].get("annotations") or {}):
+                log.info("removing orphaned Fargate node %s", name)
+                await self.backend.delete_node(context, name)
+        for pod in pods:
+            self._consider(cluster_key, context, pod)
+
+    def _profiles(self, cluster_key: Key) -> list[Record]:
+        return profiles_of_cluster(self.store, cluster_key.account, cluster_key.region, cluster_key.name)
+
+    def _consider(self, cluster_key: Key, context: ClusterContext, pod: dict) -> None:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        if spec.get("nodeName"):
+            return  # placed already (a node is recorded and made before its pod is bound)
+        self._spawn(self._place(cluster_key, context, pod))
+
+    # ---- placing and releasing
+
+    async def _place(self, cluster_key: Key, context: ClusterContext, pod: dict) -> None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        if uid in self._busy:
+            return
+        self._busy.add(uid)
+        try:
+            profile = self.store.get(Key(cluster_key.account, cluster_key.region, FARGATE_PROFILE,
+                                         f"{cluster_key.name}/{(meta.get('labels') or {}).get(PROFILE_LABEL, '')}"))
+            size = size_from_annotation((meta.get("annotations") or {}).get(CAPACITY_ANNOTATION, ""))
+            if profile is None or size is None:
+                log.info("pod %s/%s stays Pending: %s", meta["namespace"], meta["name"],
+                         "no Fargate size fits its requests" if profile else "its Fargate profile is gone")
+                return
+            node = allocations(profile).get(uid)
+            if node is None:
+                if profile_state(profile) != "ACTIVE":
+                    return
+                node = self._allocate(profile, pod)
+                if node is None:
+                    log.warning("no free address for pod %s/%s in the subnets of Fargate profile %s",
+                                meta["namespace"], meta["name"], profile.spec["fargateProfileName"])
+                    return
+            await self.backend.start(context)
+            await self.backend.ensure_nodes(context, [self._node_spec(cluster_key, node, uid, size)])
+            await self._bind(context, pod, node["nodeName"])
+        except KubeError as error:
+            log.warning("placing pod %s/%s on Fargate failed: %s", meta["namespace"], meta["name"], error)
+        finally:
+            self._busy.discard(uid)
+
+    def _allocate(self, profile: Record, pod: dict) -> dict | None:
+        """Choose and record the pod's address (synchronous: no other allocation interleaves on the loop)."""
+        key = profile.key
+        subnets = [s for s in (find_subnet(self.store, key.account, key.region, i) for i in profile.spec["subnets"]) if s]
+        taken, blocks = taken_addresses(self.store, key.account, key.region)
+        per_subnet = Counter(n["subnetId"] for n in allocations(profile).values())
+        for subnet in sorted(subnets, key=lambda s: (per_subnet[s["SubnetId"]], s["AvailabilityZone"], s["SubnetId"])):
+            address = place_fargate_address(subnet["CidrBlock"], taken, blocks)
+            if address is None:
+                continue
+            node = {
+                "nodeName": fargate_node_name(address, key.region),
+                "privateIp": address,
+                "subnetId": subnet["SubnetId"],
+                "zone": subnet["AvailabilityZone"],
+                "pod": pod_ref(pod),
+            }
+            self._update_allocations(key, lambda pods: {**pods, pod["metadata"]["uid"]: node})
+            return node
+        return None
+
+    def _update_allocations(self, key: Key, change) -> None:
+        while True:
+            record = self.store.get(key)
+            if record is None:
+                return
+            try:
+                self.store.update_status(record, {**record.status, "pods": change(allocations(record))})
+                return
+            except Conflict:
+                continue
+
+    def _node_spec(self, cluster_key: Key, node: dict, uid: str, size) -> NodeSpec:
+        address = node["privateIp"]
+        capacity = fargate_capacity(size)
+        return NodeSpec(
+            name=node["nodeName"],
+            provider_id=fargate_provider_id(node["zone"], uid, node["nodeName"]),
+            internal_ip=address,
+            hostname=node["nodeName"].removeprefix("fargate-"),
+            labels=fargate_node_labels(node["zone"], cluster_key.region, address),
+            annotations={POD_ANNOTATION: node["pod"]},
+            taints=[FARGATE_TAINT],
+            capacity=capacity,
+            allocatable=capacity,
+            pod_cidrs=[str(fargate_block(address))],
+        )
+
+    async def _bind(self, context: ClusterContext, pod: dict, node_name: str) -> None:
+        meta = pod["metadata"]
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
+        }
+        async with context.kube() as kube:
+            try:
+                await kube.create(object_path("v1", "pods", meta["name"], meta["namespace"]), binding, subresource="binding")
+            except KubeError as error:
+                if not (error.conflict or error.not_found):  # bound meanwhile, or gone: the watch says which
+                    raise
+
+    async def _release(self, cluster_key: Key, context: ClusterContext, uid: str) -> None:
+        """The pod is gone: its node goes, then its record."""
+        for profile in self._profiles(cluster_key):
+            node = allocations(profile).get(uid)
+            if node is None:
+                continue
+            await self.backend.delete_node(context, node["nodeName"])
+            self._update_allocations(profile.key, lambda pods: {k: v for k, v in pods.items() if k != uid})
+
+
+class FargateReconciler:
+    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, scheduler: FargateScheduler):
+        self.store = store
+        self.clusters = clusters
+        self.scheduler = scheduler
+
+    async def reconcile(self, key: Key) -> float | None:
+        record = self.store.get(key)
+        if record is None:
+            return None
+        cluster = self.store.get(cluster_key_of(key))
+        if cluster is None:
+            return None
+        if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
+            return 1.0
+        self.scheduler.ensure_running(cluster)
+        if record.deleting:
+            return await self._delete(record, cluster)
+        if not self.scheduler.is_ready(cluster.key):
+            return 0.2
+        if record.status.get("status") != "ACTIVE":
+            self.store.merge_status(record, status="ACTIVE")
+        return None
+
+    async def _delete(self, record: Record, cluster: Record) -> float | None:
+        """As EKS: the pods placed with the profile are deleted (their controllers may recreate them
+        elsewhere), then their nodes, then the profile."""
+        context = self.clusters.node_context(cluster)
+        name = record.spec["fargateProfileName"]
+        async with context.kube() as kube:
+            pods = [
+                p for p in await kube.list("/api/v1/pods", label_selector=f"{PROFILE_LABEL}={name}", field_selector=PODS_SELECTOR)
+            ]
+            for pod in pods:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    await kube.delete(object_path("v1", "pods", pod["metadata"]["name"], pod["metadata"]["namespace"]))
+        if pods:
+            return DELETE_POLL_SECONDS
+        for node in allocations(record).values():
+            await self.scheduler.backend.delete_node(context, node["nodeName"])
+        self.store.remove(self.store.require(record.key))
+        if not profiles_of_cluster(self.store, cluster.key.account, cluster.key.region, cluster.key.name):
+            await self.scheduler.stop_cluster(cluster.key)
+        return None
+
+
+def fargate_profile_keys(store: SqliteStore) -> list[Key]:
+    return list(store.all_keys(FARGATE_PROFILE))
+
+
+def fargate_profiles_of_cluster(store: SqliteStore, cluster: Key) -> list[Key]:
+    return [r.key for r in profiles_of_cluster(store, cluster.account, cluster.region, cluster.name)]

@@ -1,0 +1,221 @@
+"""Instances users launch themselves (EC2 RunInstances / TerminateInstances): EKS self-managed nodes.
+
+An instance joins a cluster as a self-managed node does on AWS: it names the cluster through the
+`kubernetes.io/cluster/<name>` tag or its user data (nodeadm's NodeConfig `cluster.name`, or the
+AL2 `/etc/eks/bootstrap.sh <name>`). The service records the launch (kind "instance"); the instance
+reconciler gives it an address in its subnet and, when its role may join, a node.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from datetime import datetime, timezone
+
+from ...gateway.protocols.errors import AwsError
+from ...store import Key, Record, SqliteStore
+from ..base import RequestContext
+from ..regions import partition
+from .instance_types import CATALOG
+from .network import all_subnets, find_subnet
+from .nodes import instance_id
+
+INSTANCE = "instance"
+CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
+TERMINATED_VISIBLE_SECONDS = 3600  # EC2 keeps describing terminated instances for about an hour
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+NODEADM_CLUSTER = re.compile(r"kind:\s*NodeConfig.*?cluster:\s*\n\s+name:\s*['\"]?([A-Za-z0-9][A-Za-z0-9_-]*)", re.S)
+BOOTSTRAP_CLUSTER = re.compile(r"/etc/eks/bootstrap\.sh\s+['\"]?([A-Za-z0-9][A-Za-z0-9_-]*)")
+
+
+def cluster_from_user_data(user_data: str | None) -> str | None:
+    if not user_data:
+        return None
+    try:
+        text = base64.b64decode(user_data, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        text = user_data  # the AWS CLI and boto3 base64-encode user data; raw text is accepted too
+    match = NODEADM_CLUSTER.search(text) or BOOTSTRAP_CLUSTER.search(text)
+    return match.group(1) if match else None
+
+
+def _tags_for(params: dict, resource_type: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for spec in params.get("TagSpecifications") or []:
+        if spec.get("ResourceType") in (None, resource_type):
+            tags.update({t["Key"]: t.get("Value", "") for t in spec.get("Tags") or []})
+    return tags
+
+
+def _instance_profile(params: dict) -> str | None:
+    profile = params.get("IamInstanceProfile") or {}
+    if profile.get("Arn"):
+        return profile["Arn"].rsplit("/", 1)[-1]
+    return profile.get("Name")
+
+
+def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict:
+    """Validate as EC2 does, record each instance (pending), and answer with the reservation."""
+    if params.get("DryRun"):
+        raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+    image = params.get("ImageId")
+    if not image:
+        raise AwsError("MissingParameter", "The request must contain the parameter ImageId")
+    if not AMI_ID.match(image):
+        raise AwsError("InvalidAMIID.Malformed", f'Invalid id: "{image}" (expecting "ami-...")')
+    minimum, maximum = params["MinCount"], params["MaxCount"]
+    if minimum < 1:
+        raise AwsError("InvalidParameterValue", f"Value ({minimum}) for parameter minCount is invalid. Expected a positive integer.")
+    if maximum < minimum:
+        raise AwsError("InvalidParameterValue", f"Value ({maximum}) for parameter maxCount is invalid. maxCount must be greater than or equal to minCount.")
+    subnet = _subnet_for(store, ctx, params)
+    instance_type = params.get("InstanceType") or "m1.small"  # EC2's default, which Moorage does not simulate
+    if instance_type not in CATALOG:
+        raise AwsError("InvalidParameterValue", f"Invalid value '{instance_type}' for InstanceType.")
+    address = params.get("PrivateIpAddress")
+    if address and maximum > 1:
+        raise AwsError("InvalidParameterCombination", "Cannot specify a private IP address when launching more than one instance.")
+    tags = _tags_for(params, "instance")
+    cluster = next((k[len(CLUSTER_TAG_PREFIX):] for k in tags if k.startswith(CLUSTER_TAG_PREFIX)), None)
+    cluster = cluster or cluster_from_user_data(params.get("UserData"))
+    reservation = "r-" + instance_id(ctx.request_id, "reservation")[2:]
+    now = time.time()
+    records = []
+    for index in range(maximum):
+        ident = instance_id(ctx.account, ctx.region, ctx.request_id, str(index))
+        spec = {
+            "instanceId": ident,
+            "reservationId": reservation,
+            "imageId": image,
+            "instanceType": instance_type,
+            "subnetId": subnet["SubnetId"],
+            "vpcId": subnet["VpcId"],
+            "zone": subnet["AvailabilityZone"],
+            "requestedIp": address,
+            "keyName": params.get("KeyName"),
+            "securityGroupIds": params.get("SecurityGroupIds") or [],
+            "instanceProfile": _instance_profile(params),
+            "cluster": cluster,
+            "tags": tags,
+            "launchIndex": index,
+            "launchedAt": now,
+        }
+        records.append(store.create(Key(ctx.account, ctx.region, INSTANCE, ident), spec, {"state": "pending"}))
+    return {
+        "ReservationId": reservation,
+        "OwnerId": ctx.account,
+        "Groups": [],
+        "Instances": [instance_view(r, ctx.account, ctx.region) for r in records],
+    }
+
+
+def _subnet_for(store: SqliteStore, ctx: RequestContext, params: dict) -> dict:
+    subnet_id = params.get("SubnetId") or next(
+        (n.get("SubnetId") for n in params.get("NetworkInterfaces") or [] if n.get("SubnetId")), None
+    )
+    if subnet_id:
+        subnet = find_subnet(store, ctx.account, ctx.region, subnet_id)
+        if subnet is None:
+            raise AwsError("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
+        return subnet
+    zone = (params.get("Placement") or {}).get("AvailabilityZone")
+    defaults = [s for s in all_subnets(store, ctx.account, ctx.region) if s.get("DefaultForAz")]
+    chosen = [s for s in defaults if s["AvailabilityZone"] == zone] if zone else defaults
+    if not chosen:
+        if zone:
+            raise AwsError("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
+        raise AwsError("VPCIdNotSpecified", "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
+    return chosen[0]
+
+
+def terminate_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict:
+    ids = params["InstanceIds"]
+    for ident in ids:
+        if not INSTANCE_ID.match(ident):
+            raise AwsError("InvalidInstanceID.Malformed", f'Invalid id: "{ident}"')
+    records = {i: store.get(Key(ctx.account, ctx.region, INSTANCE, i)) for i in dict.fromkeys(ids)}
+    missing = [i for i, r in records.items() if r is None]
+    if missing:
+        noun = "instance ID" if len(missing) == 1 else "instance IDs"
+        verb = "does not exist" if len(missing) == 1 else "do not exist"
+        raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
+    changes = []
+    for record in records.values():
+        assert record is not None
+        previous = record.status.get("state", "pending")
+        if not record.deleting:
+            record = store.mark_deleting(record)
+        current = previous if previous == "terminated" else "shutting-down"
+        changes.append(
+            {
+                "InstanceId": record.key.name,
+                "CurrentState": {"Code": STATE_CODES[current], "Name": current},
+                "PreviousState": {"Code": STATE_CODES[previous], "Name": previous},
+            }
+        )
+    return {"TerminatingInstances": changes}
+
+
+def state_of(record: Record) -> str:
+    state = record.status.get("state", "pending")
+    if record.deleting and state != "terminated":
+        return "shutting-down"
+    return state
+
+
+def instance_view(record: Record, account: str, region: str) -> dict:
+    spec, status = record.spec, record.status
+    state = state_of(record)
+    instance_type = CATALOG[spec["instanceType"]]
+    view = {
+        "InstanceId": spec["instanceId"],
+        "ImageId": spec["imageId"],
+        "InstanceType": spec["instanceType"],
+        "LaunchTime": datetime.fromtimestamp(spec["launchedAt"], timezone.utc),
+        "Placement": {"AvailabilityZone": spec["zone"], "Tenancy": "default", "GroupName": ""},
+        "PrivateDnsName": status.get("nodeName", "") if state != "terminated" else "",
+        "PublicDnsName": "",
+        "State": {"Code": STATE_CODES[state], "Name": state},
+        "StateTransitionReason": status.get("transitionReason", ""),
+        "Architecture": instance_type.arch,
+        "Hypervisor": "xen",
+        "VirtualizationType": "hvm",
+        "RootDeviceType": "ebs",
+        "RootDeviceName": "/dev/xvda",
+        "EbsOptimized": True,
+        "EnaSupport": True,
+        "AmiLaunchIndex": spec["launchIndex"],
+        "Monitoring": {"State": "disabled"},
+        "SecurityGroups": [{"GroupId": g} for g in spec["securityGroupIds"]],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(spec["tags"].items())],
+    }
+    if state != "terminated":
+        view.update({"SubnetId": spec["subnetId"], "VpcId": spec["vpcId"]})
+        if status.get("privateIp"):
+            view["PrivateIpAddress"] = status["privateIp"]
+    if spec.get("keyName"):
+        view["KeyName"] = spec["keyName"]
+    if spec.get("instanceProfile"):
+        view["IamInstanceProfile"] = {
+            "Arn": f"arn:{partition(region)}:iam::{account}:instance-profile/{spec['instanceProfile']}",
+            "Id": "AIPA" + spec["instanceId"][2:19].upper(),
+        }
+    return view
+
+
+def launched_instances(store: SqliteStore, account: str, region: str) -> list[dict]:
+    now = time.time()
+    return [
+        instance_view(r, account, region)
+        for r in store.list(account, region, INSTANCE)
+        if r.status.get("terminatedAt", now) > now - TERMINATED_VISIBLE_SECONDS
+    ]
+
+
+def launched_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
+    """The addresses and pod blocks self-managed instances hold (terminated ones have let theirs go)."""
+    return [r.status for r in store.list(account, region, INSTANCE) if r.status.get("privateIp")]

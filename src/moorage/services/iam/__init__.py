@@ -1,0 +1,1 @@
+"""IAM: users, groups, roles, managed and inline policies, access keys, instance profiles."""

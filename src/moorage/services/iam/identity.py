@@ -1,0 +1,73 @@
+"""What applies to a principal, for the authorisation of its calls: its identity policies and its tags.
+
+Principals are named by ARN: arn:aws:iam::<account>:user/<path><name>, arn:aws:iam::<account>:role/<path><name>,
+or an STS session arn:aws:sts::<account>:assumed-role/<role name>/<session name> (the role's policies
+apply). The account root and unknown ARNs have no identity policies.
+"""
+
+from __future__ import annotations
+
+from ...store import Record, SqliteStore
+from . import names
+from .entities import NAME_FIELD, IamStore
+from .managed import ManagedPolicies, default_document
+from .names import GROUP, ROLE, USER
+
+
+def principal_record(store: SqliteStore, principal_arn: str) -> tuple[str, Record] | None:
+    """(kind, record) of the user or role an ARN names, if it exists with exactly that path and name."""
+    parsed = names.parse_arn(principal_arn)
+    if parsed is None:
+        return None
+    service, account, resource, parts = parsed
+    if service == "iam" and resource in ("user", "role") and parts:
+        kind = USER if resource == "user" else ROLE
+        path = "/" + "".join(part + "/" for part in parts[:-1])
+        record = store.get(names.key(account, kind, parts[-1]))
+        if record is not None and record.spec["Path"] == path and record.spec[NAME_FIELD[kind]] == parts[-1]:
+            return kind, record
+    elif service == "sts" and resource == "assumed-role" and len(parts) == 2:
+        record = store.get(names.key(account, ROLE, parts[0]))
+        if record is not None and record.spec["RoleName"] == parts[0]:
+            return ROLE, record
+    return None
+
+
+def identity_policies(store: SqliteStore, principal_arn: str) -> list[str]:
+    """Every identity-based policy document that applies: the user's inline and attached policies and
+    those of its groups, or the role's inline and attached policies."""
+    found = principal_record(store, principal_arn)
+    if found is None:
+        return []
+    kind, record = found
+    account = record.key.account
+    entities = IamStore(store)
+    policies = ManagedPolicies(entities)
+    holders = [record.spec]
+    if kind == USER:
+        groups = (entities.find(account, GROUP, name) for name in record.spec.get("Groups", []))
+        holders += [group.spec for group in groups if group is not None]
+    documents: list[str] = []
+    for spec in holders:
+        documents += spec.get("InlinePolicies", {}).values()
+        for policy_arn in spec.get("AttachedPolicies", []):
+            policy = policies.find(account, policy_arn)
+            if policy is not None:
+                documents.append(default_document(policy[0]))
+    return documents
+
+
+def permissions_boundary(store: SqliteStore, principal_arn: str) -> str | None:
+    """The document of the principal's permissions boundary, if it has one."""
+    found = principal_record(store, principal_arn)
+    boundary = found[1].spec.get("PermissionsBoundary") if found else None
+    if not boundary:
+        return None
+    policy = ManagedPolicies(IamStore(store)).find(found[1].key.account, boundary)
+    return default_document(policy[0]) if policy else None
+
+
+def principal_tags(store: SqliteStore, principal_arn: str) -> dict[str, str]:
+    """The user's or role's tags (aws:PrincipalTag/<key>)."""
+    found = principal_record(store, principal_arn)
+    return {tag["Key"]: tag["Value"] for tag in found[1].spec.get("Tags", [])} if found else {}
