@@ -26,7 +26,9 @@ from .controllers.instances import InstanceReconciler, instances_of_cluster
 from .controllers.nodegroups import NodegroupReconciler, nodegroups_of_cluster
 from .controllers.runtime import Controller
 from .gateway.admission import WebhookServer
+from .gateway.authorize import Authorizer
 from .gateway.aws import AwsEndpoint
+from .gateway.oidc import OidcIssuerEndpoint
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
@@ -44,10 +46,12 @@ from .services.eks.clusters import CLUSTER
 from .services.eks.fargate import FARGATE_PROFILE
 from .services.eks.identity import ClusterIdentities
 from .services.eks.nodegroups import NODEGROUP
+from .services.eks.oidc_issuer import ClusterIssuers
 from .services.eks.service import EksService
 from .services.iam.credentials import IamAccessKeys
 from .services.iam.service import IamService
 from .services.sts.service import StsService
+from .services.sts.sessions import StsSessions
 from .store import Key, Record, SqliteStore
 
 log = logging.getLogger(__name__)
@@ -71,10 +75,12 @@ class Frontend:
 
     def __init__(self, store: SqliteStore, root: RootAccount):
         self.store = store
-        self.credentials = CredentialStore(root, [IamAccessKeys(store)])
+        self.credentials = CredentialStore(root, [IamAccessKeys(store), StsSessions(store)])
+        self.authorizer = Authorizer(store)
         self.endpoint: AwsEndpoint | None = None
         # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
         self.data_dir = store.path.parent
+        self.oidc_issuers = OidcIssuerEndpoint(ClusterIssuers(store, self.data_dir))
         identities = ClusterIdentities(store, AwsAuthCache(self._admin_credentials))
         self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, identities)
         self.authorization_webhook = AuthorizationWebhook(store, self._cluster_for_id)
@@ -84,15 +90,18 @@ class Frontend:
         services = {
             "eks": EksService(self.store, url),
             "ec2": Ec2Service(self.store),
-            "sts": StsService(self.credentials),
+            "sts": StsService(self.credentials, self.store, self.data_dir),
             "autoscaling": AutoScalingService(self.store),
             "iam": IamService(self.store, self.credentials.root.access_key_id),
         }
-        self.endpoint = AwsEndpoint(services, self.credentials)
+        self.endpoint = AwsEndpoint(services, self.credentials, self.authorizer)
 
     async def aws(self, request: web.Request) -> web.StreamResponse:
         assert self.endpoint is not None
         return await self.endpoint.handle(request)
+
+    async def oidc(self, request: web.Request) -> web.StreamResponse:
+        return await self.oidc_issuers.handle(request)
 
     async def authenticate(self, request: web.Request) -> web.StreamResponse:
         return await self.webhook.handle(request)

@@ -224,7 +224,12 @@ def test_eks_accepts_user_subnets_and_security_groups(moorage, ec2, network):
 
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:  # the cluster's network interfaces are in it
         ec2.delete_subnet(SubnetId=network["private"][0]["SubnetId"])
-    assert error_of(excinfo)[0] == "DependencyViolation"
+    assert error_of(excinfo) == (
+        "DependencyViolation", 400, f"The subnet '{network['private'][0]['SubnetId']}' has dependencies and cannot be deleted."
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        ec2.delete_security_group(GroupId=group)
+    assert error_of(excinfo) == ("DependencyViolation", 400, f"resource {group} has a dependent object")
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         eks.create_cluster(name="overlap", roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnet_ids[:2]},
                            kubernetesNetworkConfig={"serviceIpv4Cidr": "10.20.0.0/16"})

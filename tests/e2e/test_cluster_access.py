@@ -1,15 +1,15 @@
 """Cluster access end to end: access entries, access policies enforced by kube-apiserver, aws-auth,
 authentication modes and token checks, with the AWS CLI, boto3 and kubectl against real control planes.
 
-Until IAM users exist, the caller is the account root: created without bootstrap admin rights it
-starts with no access at all, and the tests grant it access the way a second identity would get it.
+The first two tests use the account root as the caller, created without bootstrap admin rights (so
+it starts with no access at all) or mapped through aws-auth; the last one adds an IAM user made
+through the IAM API next to the creator's bootstrap ClusterAdmin entry.
 """
 
 import base64
 import json
 import ssl
-import sys
-import tempfile
+import subprocess
 import time
 import unittest.mock
 import urllib.error
@@ -72,8 +72,6 @@ class Cluster:
     def kubectl_as_admin(self, *args: str, stdin: str | None = None):
         if stdin is None:
             return run(self.admin_env, self.kubectl, *args)
-        import subprocess
-
         return subprocess.run([self.kubectl, *args], env=self.admin_env, input=stdin, capture_output=True, text=True, timeout=60)
 
     def can_i(self, *args: str) -> str:
@@ -232,3 +230,32 @@ def test_aws_auth_in_config_map_modes_and_not_in_api(moorage_up, tmp_path, kubec
     update = eks.update_cluster_config(name="cm", accessConfig={"authenticationMode": "API"})["update"]
     wait_for(lambda: eks.describe_update(name="cm", updateId=update["id"])["update"]["status"] == "Successful")
     wait_for(lambda: unauthorized(cluster.kubectl_as_caller("get", "pods")))
+
+
+def test_an_iam_user_gets_exactly_its_access_policy(moorage_up, tmp_path, kubectl):
+    """A second identity made through the IAM API; the creator keeps its bootstrap ClusterAdmin entry."""
+    moorage = moorage_up()
+    cluster = Cluster(moorage, tmp_path, kubectl, "shared", "authenticationMode=API")
+    iam, eks = moorage.client("iam"), cluster.eks
+    user_arn = iam.create_user(UserName="viewer")["User"]["Arn"]
+    key = iam.create_access_key(UserName="viewer")["AccessKey"]
+    # The same kubeconfig (aws eks get-token), run with the user's credentials.
+    as_user = {**cluster.env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+    def kubectl_as_user(*args: str):
+        return run(as_user, kubectl, *args)
+
+    assert unauthorized(kubectl_as_user("get", "pods"))
+    assert cluster.can_i("create", "namespaces") == "yes"  # the creator, through AmazonEKSClusterAdminPolicy
+
+    eks.create_access_entry(clusterName="shared", principalArn=user_arn)
+    eks.associate_access_policy(clusterName="shared", principalArn=user_arn, policyArn=POLICY + "AmazonEKSViewPolicy",
+                                accessScope={"type": "cluster"})
+    wait_for(lambda: kubectl_as_user("get", "pods").returncode == 0)
+    whoami = json.loads(kubectl_as_user("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
+    assert whoami["username"] == user_arn and whoami["extra"]["arn"] == [user_arn]
+    assert forbidden(kubectl_as_user("get", "secrets"))
+    assert forbidden(kubectl_as_user("create", "namespace", "mine"))
+    assert kubectl_as_user("auth", "can-i", "watch", "deployments").stdout.strip() == "yes"
+    assert kubectl_as_user("auth", "can-i", "delete", "pods").stdout.strip() == "no"
+    assert cluster.kubectl_as_caller("create", "namespace", "theirs").returncode == 0  # the creator still can

@@ -12,8 +12,8 @@ exists, so a crash never leaks or duplicates one; then the node is made through 
 bound to it. When the pod is gone its node goes. Every (re)start of a watch lists first: pending pods
 are placed, and recorded nodes or Fargate nodes whose pod no longer exists are removed.
 
-Pod IP = node IP, as on Fargate: the node's podCIDR is the /31 whose upper address is the node's,
-and kwok hands a pod the first address after the block's base (its pool starts at base + 1).
+Pod IP = node IP, as on Fargate: kwok plays pods of fargate-scheduler with the node's address
+(its stage pod-running-fargate), so a Fargate node holds one address of its subnet and no pod block.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from ..services.eks.fargate_pods import (
     CAPACITY_ANNOTATION, COMPUTE_TYPE_LABEL, FARGATE_TAINT, PROFILE_LABEL, SCHEDULER_NAME, fargate_capacity,
     fargate_node_labels, fargate_node_name, fargate_provider_id, size_from_annotation,
 )
-from ..services.eks.nodegroups import NODEGROUP
 from ..store import Conflict, Key, Record, SqliteStore
 from .clusters import ClusterReconciler
+from .nodegroups import instances_holding_addresses
 
 log = logging.getLogger(__name__)
 
@@ -54,34 +54,18 @@ def allocations(record: Record) -> dict[str, dict]:
 
 
 def taken_addresses(store: SqliteStore, account: str, region: str) -> tuple[set[str], list]:
-    """Addresses and address blocks in use in a region: node groups' nodes and pod blocks, Fargate nodes' /31s."""
-    taken: set[str] = set()
-    blocks = []
-    for record in store.list(account, region, NODEGROUP):
-        for instance in record.status.get("instances", []):
-            taken.add(instance["privateIp"])
-            if instance.get("podCidr"):
-                blocks.append(ipaddress.ip_network(instance["podCidr"]))
-    for record in store.list(account, region, FARGATE_PROFILE):
-        for node in allocations(record).values():
-            blocks.append(fargate_block(node["privateIp"]))
-    return taken, blocks
-
-
-def fargate_block(address: str) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"{ipaddress.ip_address(address) - 1}/31")
+    """Addresses and address blocks in use in a region: every node's address, EC2 nodes' pod blocks."""
+    holders = instances_holding_addresses(store, account, region)
+    return {h["privateIp"] for h in holders}, [ipaddress.ip_network(h["podCidr"]) for h in holders if h.get("podCidr")]
 
 
 def place_fargate_address(cidr: str, taken: set[str], blocks: list) -> str | None:
-    """The lowest odd address of a subnet whose /31 is free (AWS's first four and last addresses excluded)."""
+    """The lowest free address of a subnet (AWS keeps its first four and its last), outside every pod block."""
     network = ipaddress.ip_network(cidr)
-    base = int(network.network_address)
-    for offset in range(5, network.num_addresses - 1, 2):
-        address = ipaddress.ip_address(base + offset)
-        block = ipaddress.ip_network(f"{address - 1}/31")
-        if str(address) in taken or str(address - 1) in taken or any(block.overlaps(b) for b in blocks):
-            continue
-        return str(address)
+    for offset in range(4, network.num_addresses - 1):
+        address = network.network_address + offset
+        if str(address) not in taken and not any(address in block for block in blocks):
+            return str(address)
     return None
 
 
@@ -165,7 +149,7 @@ class FargateScheduler:
                 await asyncio.sleep(delay)
 
     async def _resync(self, cluster_key: Key, context: ClusterContext, kube: KubeClient, pods: list[dict]) -> None:
-        """After a (re)start: place pending pods, drop nodes whose pod is gone, heal the rest."""
+        """After a (re)start: remove the nodes of pods that are gone and nodes no record explains, place pending pods."""
         live = {p["metadata"]["uid"]: p for p in pods}
         # Nodes first, records second: a node is always recorded before it is made, so none is taken for an orphan.
         nodes = await kube.list("/api/v1/nodes", label_selector=f"{COMPUTE_TYPE_LABEL}=fargate")
@@ -174,7 +158,7 @@ class FargateScheduler:
             recorded.update(allocations(profile))
         for uid in set(recorded) - set(live):
             await self._release(cluster_key, context, uid)
-        recorded_names = {a["nodeName"] for uid, a in recorded.items() if uid in live}
+        recorded_names = {a["nodeName"] for a in recorded.values()}
         for node in nodes:
             name = node["metadata"]["name"]
             if name not in recorded_names and POD_ANNOTATION in (node["metadata"].get("annotations") or {}):
@@ -272,7 +256,6 @@ class FargateScheduler:
             taints=[FARGATE_TAINT],
             capacity=capacity,
             allocatable=capacity,
-            pod_cidrs=[str(fargate_block(address))],
         )
 
     async def _bind(self, context: ClusterContext, pod: dict, node_name: str) -> None:

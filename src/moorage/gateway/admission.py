@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
 import logging
 import ssl
@@ -154,7 +155,16 @@ class WebhookServer:
         app.router.add_post(FARGATE_PATH, self.admission.handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            # Someone else took the port while Moorage was down: take another; each cluster's
+            # configuration is re-applied with it when its reconcile next passes.
+            log.warning("webhook port %d is taken; moving the admission webhooks to a new port", self.port)
+            self.port = self.store.set_setting(WEBHOOK_SETTING, {"port": free_port()})["port"]
+            await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
         log.info("admission webhooks listening on https://%s:%d", self.host, self.port)
 
     async def stop(self) -> None:

@@ -44,6 +44,8 @@ def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None,
     app.router.add_post("/_moorage/webhooks/authenticate/{cluster_id}", authenticate)
     if authorize is not None:
         app.router.add_post("/_moorage/webhooks/authorize/{cluster_id}", authorize)
+    if oidc is not None:  # each cluster's OIDC issuer: discovery document and JWKS
+        app.router.add_get("/_moorage/oidc/id/{issuer_id}/{document:.*}", oidc)
     # Everything else is an AWS API call; the router picks the service as AWS does.
     app.router.add_route("*", "/{tail:.*}", aws)
     return app

@@ -10,10 +10,11 @@ import logging
 
 from aiohttp import web
 
-from ..services.accounts import CredentialStore
+from ..services.accounts import DEFAULT_REGION, CredentialStore, Principal
 from ..services.base import RequestContext, Service
 from ..services.regions import known_regions
 from . import sigv4
+from .authorize import Authorizer
 from .protocols import AwsError, AwsRequest, new_request_id, parse, route, serialize_error, serialize_response, validate
 from .protocols.errors import unknown_operation
 from .protocols.models import signing_name
@@ -23,15 +24,21 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+def unsigned_operation(operation) -> bool:
+    """Operations AWS serves without a signature (STS AssumeRoleWithWebIdentity: the token is the proof)."""
+    return operation.auth_type == "none" or "smithy.api#noAuth" in (operation.metadata.get("auth") or [])
+
+
 def aws_request(request: web.Request, body: bytes) -> AwsRequest:
     path, _, query = request.raw_path.partition("?")
     return AwsRequest(request.method, path, query, headers=list(request.headers.items()), body=body)
 
 
 class AwsEndpoint:
-    def __init__(self, services: dict[str, Service], credentials: CredentialStore):
+    def __init__(self, services: dict[str, Service], credentials: CredentialStore, authorizer: Authorizer | None = None):
         self.services = services
         self.credentials = credentials
+        self.authorizer = authorizer
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = new_request_id()
@@ -40,13 +47,26 @@ class AwsEndpoint:
             body = await request.read()
             wire = aws_request(request, body)
             service_model, operation = route(wire)
-            identity = sigv4.verify(
-                wire,
-                self.credentials.secret_for,
-                protocol=service_model.protocol,
-                service=signing_name(service_model),
-                regions=known_regions(),
-            )
+            protocol = service_model.protocol
+            principal: Principal | None = None
+            identity = None
+            if not unsigned_operation(operation):
+                resolved: dict[str, tuple[str, Principal] | None] = {}
+
+                def secret_for(access_key_id: str) -> str | None:
+                    # One lookup serves both the signature check and the principal.
+                    resolved[access_key_id] = self.credentials.resolve(access_key_id)
+                    found = resolved[access_key_id]
+                    return found[0] if found else None
+
+                identity = sigv4.verify(
+                    wire, secret_for, protocol=protocol, service=signing_name(service_model), regions=known_regions()
+                )
+                found = resolved.get(identity.access_key_id)
+                if found is None:
+                    raise sigv4.unknown_key_error(protocol)
+                principal = found[1]
+                sigv4.check_security_token(principal.session_token, principal.expires_at, identity.session_token, protocol)
             params = parse(operation, wire)
             validate(operation, params)
             service = self.services.get(service_model.service_name)
@@ -55,16 +75,19 @@ class AwsEndpoint:
                 error = unknown_operation(service_model, operation.name, operation.name)
                 error.message = f"Moorage does not implement {service_model.service_name} {operation.name} yet."
                 raise error
-            principal = self.credentials.principal_for(identity.access_key_id)
-            if principal is None:  # the key was deleted or deactivated since its signature was checked
-                raise sigv4.unknown_key_error(service_model.protocol)
             context = RequestContext(
-                account=principal.account_id,
-                region=identity.region,
-                principal_arn=principal.arn,
-                access_key_id=identity.access_key_id,
+                account=principal.account_id if principal else "",
+                region=identity.region if identity else DEFAULT_REGION,
+                principal_arn=principal.arn if principal else "",
+                access_key_id=identity.access_key_id if identity else "",
                 request_id=request_id,
+                principal=principal,
+                source_ip=request.remote or "",
+                secure_transport=request.secure,
+                authorizer=self.authorizer,
             )
+            if self.authorizer is not None:
+                self.authorizer.authorize_call(context, signing_name(service_model), protocol, operation.name, params)
             result = handler(context, params)
             if inspect.isawaitable(result):
                 result = await result

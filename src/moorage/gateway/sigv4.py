@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -112,6 +113,32 @@ def unknown_key_error(protocol: str) -> AwsError:
     """The error for an access key Moorage does not (or no longer) know, in the protocol's words."""
     code, status = _CODES["unknown_key"][protocol]
     return AwsError(code, _EC2_MESSAGES["unknown_key"] if protocol == "ec2" else INVALID_TOKEN, status)
+
+
+# Expired temporary credentials, in each protocol's words (EC2 reuses its request-expiry error).
+EXPIRED_TOKEN = "The security token included in the request is expired"
+_EXPIRED_TOKEN_CODES = {
+    "query": ("ExpiredToken", 403),
+    "ec2": ("RequestExpired", 400),
+    "json": ("ExpiredTokenException", 400),
+    "rest-json": ("ExpiredTokenException", 403),
+}
+
+
+def check_security_token(
+    expected: str | None, expires_at: float | None, presented: str | None, protocol: str, now: float | None = None
+) -> None:
+    """Temporary credentials work only with their own X-Amz-Security-Token and until they expire;
+    long-term keys must come without one. Raises the protocol's AwsError otherwise."""
+    if expected is None:
+        if presented:
+            raise unknown_key_error(protocol)
+        return
+    if not presented or not hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode("utf-8")):
+        raise unknown_key_error(protocol)
+    if expires_at is not None and (now if now is not None else time.time()) >= expires_at:
+        code, status = _EXPIRED_TOKEN_CODES[protocol]
+        raise AwsError(code, _EC2_MESSAGES["expired"] if protocol == "ec2" else EXPIRED_TOKEN, status)
 
 
 def verify(

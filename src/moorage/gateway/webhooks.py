@@ -73,6 +73,10 @@ def verify_token(token: str, cluster_name: str, credentials: CredentialStore) ->
     principal = credentials.principal_for(identity.access_key_id)
     if principal is None:
         raise TokenRejected("the token's access key is unknown")
+    try:  # temporary credentials: their own security token, before they expire
+        sigv4.check_security_token(principal.session_token, principal.expires_at, identity.session_token, "query")
+    except AwsError as error:
+        raise TokenRejected(f"{error.code}: {error.message}") from None
     return principal
 
 

@@ -127,6 +127,9 @@ class Principal:
     arn: str
     user_id: str
     access_key_id: str
+    # Temporary (STS) credentials only: the token requests must carry, and when it stops working.
+    session_token: str | None = None
+    expires_at: float | None = None
 
 
 # lookup(access_key_id) -> (secret access key, principal), or None when the key is not one it knows.

@@ -6,10 +6,11 @@ import base64
 import binascii
 import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable
 
 from ..gateway.protocols.errors import AwsError
+from .accounts import Principal
 from .regions import partition
 
 
@@ -20,6 +21,13 @@ class RequestContext:
     principal_arn: str
     access_key_id: str
     request_id: str
+    # Who called and from where, for authorisation (gateway/authorize.py): the signer (None for
+    # unsigned calls), the client's address, whether it came over TLS, and the Authorizer that
+    # services use for checks made inside an operation (iam:PassRole).
+    principal: "Principal | None" = field(default=None, compare=False)
+    source_ip: str = ""
+    secure_transport: bool = False
+    authorizer: Any = field(default=None, compare=False, repr=False)
 
     @property
     def partition(self) -> str:

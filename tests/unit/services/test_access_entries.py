@@ -224,6 +224,20 @@ def test_modes_only_move_towards_api(store):
         switch("API_AND_CONFIG_MAP")
 
 
+def test_the_creator_entry_is_made_once_on_entering_the_api_modes(store):
+    service = make_cluster(store, "grow") and EksService(store, "http://127.0.0.1:1")
+
+    def switch(mode):
+        update = service.UpdateClusterConfig(CTX, {"name": "grow", "accessConfig": {"authenticationMode": mode}})["update"]
+        store.merge_status(store.get(service.clusters.update_key(CTX, update["id"])), status="Successful")
+
+    switch("API_AND_CONFIG_MAP")
+    assert service.ListAccessEntries(CTX, {"clusterName": "grow"})["accessEntries"] == [ROOT]
+    service.DeleteAccessEntry(CTX, {"clusterName": "grow", "principalArn": ROOT})
+    switch("API")  # a deleted creator entry stays deleted
+    assert service.ListAccessEntries(CTX, {"clusterName": "grow"})["accessEntries"] == []
+
+
 def test_entries_need_an_api_mode_and_nodes_get_theirs(store):
     make_cluster(store, "cm")
     entries = AccessEntries(store, Clusters(store, "http://127.0.0.1:1"))

@@ -4,6 +4,8 @@ The handlers are called directly on a real SQLite store (no processes, no HTTP);
 tests/contract/test_ec2_networks.py's job.
 """
 
+import re
+
 import pytest
 
 from moorage.gateway.protocols.errors import AwsError
@@ -162,8 +164,6 @@ def test_lookups_see_default_and_user_resources(ec2, ctx, store):
 
 
 def test_each_resource_gets_an_aws_shaped_id(ec2, ctx):
-    import re
-
     net = build_network(ec2, ctx)
     assert re.fullmatch(r"vpc-[0-9a-f]{17}", net["vpc"]["VpcId"])
     assert re.fullmatch(r"subnet-[0-9a-f]{17}", net["public"][0]["SubnetId"])

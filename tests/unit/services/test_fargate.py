@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from moorage.controllers.fargate import fargate_block, place_fargate_address
+from moorage.controllers.fargate import place_fargate_address
 from moorage.gateway.admission import fargate_patch, review_response
 from moorage.gateway.protocols.errors import AwsError
 from moorage.services.base import RequestContext
@@ -25,14 +25,16 @@ GIB = 1024**3
 MIB = 1024**2
 
 
-def pod_spec(*containers: tuple[str | None, str | None], init: tuple = (), limits_only: bool = False) -> dict:
-    def container(name: str, cpu: str | None, memory: str | None, **extra) -> dict:
+def pod_spec(*containers: tuple, init: tuple = (), limits_only: bool = False) -> dict:
+    """A pod spec from (cpu, memory[, extra fields]) per container; None leaves a resource out."""
+
+    def container(name: str, cpu: str | None, memory: str | None, extra: dict | None = None) -> dict:
         amounts = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
-        return {"name": name, "image": "nginx", "resources": {"limits" if limits_only else "requests": amounts}, **extra}
+        return {"name": name, "image": "nginx", "resources": {"limits" if limits_only else "requests": amounts}, **(extra or {})}
 
     return {
-        "containers": [container(f"c{i}", cpu, memory) for i, (cpu, memory) in enumerate(containers)],
-        "initContainers": [container(f"i{i}", cpu, memory, **extra) for i, (cpu, memory, *rest) in enumerate(init) for extra in [rest[0] if rest else {}]],
+        "containers": [container(f"c{i}", *c) for i, c in enumerate(containers)],
+        "initContainers": [container(f"i{i}", *c) for i, c in enumerate(init)],
     }
 
 
@@ -214,24 +216,21 @@ def test_node_names():
     assert fargate_node_name("10.0.1.9", "us-east-1") == "fargate-ip-10-0-1-9.ec2.internal"
 
 
-def test_addresses_are_odd_with_their_31_free():
+def test_addresses_from_the_bottom_past_taken_ones_and_pod_blocks():
     taken: set[str] = set()
-    blocks: list = []
     addresses = []
     for _ in range(3):
-        address = place_fargate_address("10.0.8.0/24", taken, blocks)
-        blocks.append(fargate_block(address))
+        address = place_fargate_address("10.0.8.0/24", taken, [])
+        taken.add(address)
         addresses.append(address)
-    assert addresses == ["10.0.8.5", "10.0.8.7", "10.0.8.9"]  # .0-.3 reserved, .4/.5 is the first free /31
-    # an address taken by an EC2 node (or inside a node's pod block) is skipped, with its /31 partner
-    assert place_fargate_address("10.0.8.0/24", {"10.0.8.10"}, blocks) == "10.0.8.13"
-    assert place_fargate_address("10.0.8.0/24", set(), blocks + [ipaddress.ip_network("10.0.8.8/29")]) == "10.0.8.17"
-    assert fargate_block("10.0.8.5") == ipaddress.ip_network("10.0.8.4/31")
+    assert addresses == ["10.0.8.4", "10.0.8.5", "10.0.8.6"]  # .0-.3 are AWS's
+    # inside an EC2 node's pod block is not free either
+    assert place_fargate_address("10.0.8.0/24", taken, [ipaddress.ip_network("10.0.8.0/29")]) == "10.0.8.8"
 
 
 def test_full_subnet_has_no_address():
-    blocks = [ipaddress.ip_network("10.0.9.0/28")]
-    assert place_fargate_address("10.0.9.0/28", set(), blocks) is None
+    assert place_fargate_address("10.0.9.0/28", set(), [ipaddress.ip_network("10.0.9.0/28")]) is None
+    assert place_fargate_address("10.0.9.0/29", {"10.0.9.4", "10.0.9.5", "10.0.9.6"}, []) is None  # .7 is AWS's
 
 
 # --- profile rules against a store (no processes) ----------------------------------------------------------
@@ -310,3 +309,46 @@ def test_ten_profiles_per_cluster(api):
         create(profiles, ctx, "eleventh")
     assert excinfo.value.code == "ResourceLimitExceededException"
     assert sorted(profiles.list(ctx, {"clusterName": "demo", "maxResults": 4})["fargateProfileNames"]) == ["fp0", "fp1", "fp2", "fp3"]
+
+
+# --- the HTTPS listener kube-apiserver calls ---------------------------------------------------------------
+
+
+def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_path):
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+    from moorage.gateway.admission import WebhookServer
+
+    store, ctx, profiles, private, public = api
+    create(profiles, ctx, "serverless")
+    store.merge_status(store.require(Key(ctx.account, ctx.region, "fargateprofile", "demo/serverless")), status="ACTIVE")
+    cluster_id = store.require(Key(ctx.account, ctx.region, CLUSTER, "demo")).spec["id"]
+    review = {
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "r1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+                    "namespace": "serverless", "object": {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}},
+    }
+
+    async def serve_once() -> tuple[int, dict, dict]:
+        server = WebhookServer(store, tmp_path / "data")
+        await server.start()
+        try:
+            config = server.configuration(cluster_id)
+            tls = ssl.create_default_context(cadata=base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode())
+            async with aiohttp.ClientSession() as session:
+                async with session.post(config["webhooks"][0]["clientConfig"]["url"], json=review, ssl=tls) as response:
+                    return server.port, config, await response.json()
+        finally:
+            await server.stop()
+
+    port, config, answer = asyncio.run(serve_once())
+    assert config["metadata"]["name"] == "0500-amazon-eks-fargate-mutation.amazonaws.com"
+    assert config["webhooks"][0]["failurePolicy"] == "Ignore"
+    assert answer["response"]["allowed"] and answer["response"]["uid"] == "r1"
+    patch = json.loads(base64.b64decode(answer["response"]["patch"]))
+    assert {"op": "add", "path": "/spec/schedulerName", "value": "fargate-scheduler"} in patch
+    again, _, _ = asyncio.run(serve_once())
+    assert again == port  # chosen once, kept in the store's settings

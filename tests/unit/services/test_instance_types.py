@@ -363,7 +363,7 @@ def test_instance_type_info_uses_the_model_member_names():
 
 
 def _describe(**params) -> dict:
-    return Ec2Service().DescribeInstanceTypes(CTX, params)
+    return Ec2Service().handler("DescribeInstanceTypes")(CTX, params)
 
 
 def _names(result: dict) -> list[str]:

@@ -32,7 +32,8 @@ Pod IPs (the VPC CNI's job on EKS)
     the block of its subnet given by ``NodeSpec.pod_cidrs`` (see ``backend.pod_cidr_block``): pod IPs are
     subnet addresses, as with the VPC CNI's prefix delegation. kwok's pool does not stop at the block's end,
     so ``capacity.pods`` must fit in the block (``NodeSpec`` checks): the scheduler never places more pods.
-    hostNetwork pods get the node's InternalIP.
+    hostNetwork pods get the node's InternalIP, and so do Fargate pods (schedulerName fargate-scheduler, the
+    stage ``pod-running-fargate``): on Fargate a pod has its node, and its address, to itself.
 
 Timing
     ``KwokSettings`` sets the delays: node start-up (creation → Ready), pod start-up (bound → Running), Job
@@ -241,6 +242,14 @@ phase: Running
 startTime: {{ $now | Quote }}
 """
 
+# A Fargate pod has its node to itself and the node's address (its ENI's), as on EKS Fargate.
+FARGATE_SCHEDULER = "fargate-scheduler"
+POD_RUNNING_FARGATE_TEMPLATE = POD_RUNNING_TEMPLATE.replace(
+    '{{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) '
+    '( or .metadata.name "" ) ( or .metadata.namespace "" ) }}',
+    "{{ with NodeIPsWith .spec.nodeName }}",
+)
+
 POD_SUCCEEDED_TEMPLATE = """\
 {{ $now := Now }}
 conditions:
@@ -293,8 +302,18 @@ def kwok_stages(settings: KwokSettings) -> list[dict]:
             "pod-running", "Pod",
             [not_deleted,
              {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
-             {"key": _READY, "operator": "NotIn", "values": ["True"]}],
+             {"key": _READY, "operator": "NotIn", "values": ["True"]},
+             {"key": ".spec.schedulerName", "operator": "NotIn", "values": [FARGATE_SCHEDULER]}],
             {"statusTemplate": POD_RUNNING_TEMPLATE},
+            _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
+        ),
+        _stage(
+            "pod-running-fargate", "Pod",
+            [not_deleted,
+             {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+             {"key": _READY, "operator": "NotIn", "values": ["True"]},
+             {"key": ".spec.schedulerName", "operator": "In", "values": [FARGATE_SCHEDULER]}],
+            {"statusTemplate": POD_RUNNING_FARGATE_TEMPLATE},
             _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
         ),
         _stage(

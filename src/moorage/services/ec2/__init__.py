@@ -1,1 +1,1 @@
-"""EC2: the network views EKS needs (default VPC, subnets, zones, security groups)."""
+"""EC2: default and user-created networks (VPCs, subnets, gateways, route tables, security groups), zones, instances and instance types."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
+from functools import lru_cache
 from typing import Iterable
 
 from ...gateway.protocols.errors import AwsError
@@ -40,6 +41,7 @@ ID_FIELDS = {
 }
 
 
+@lru_cache(maxsize=4096)  # the default network's ids are derived on every read: hash once
 def resource_id(prefix: str, *parts: str) -> str:
     """A stable id derived from parts (for the default network)."""
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
@@ -85,6 +87,7 @@ def check_subnet_cidr(text: str, vpc_cidr: str, siblings: Iterable[str]) -> ipad
     return cidr
 
 
+@lru_cache(maxsize=4096)
 def available_addresses(cidr: str) -> int:
     return ipaddress.IPv4Network(cidr).num_addresses - AWS_RESERVED_ADDRESSES
 
@@ -273,11 +276,16 @@ def default_vpc(account: str, region: str) -> dict:
     return vpc_spec(account, region, resource_id("vpc", account, region, "default-vpc"), DEFAULT_VPC_CIDR, [], is_default=True)
 
 
+@lru_cache(maxsize=1)
+def _default_blocks() -> tuple[str, ...]:
+    return tuple(str(b) for b in ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20))
+
+
 def default_subnets(account: str, region: str) -> list[dict]:
     vpc_id = default_vpc(account, region)["VpcId"]
-    blocks = ipaddress.ip_network(DEFAULT_VPC_CIDR).subnets(new_prefix=20)
+    blocks = _default_blocks()
     return [
-        subnet_spec(account, region, resource_id("subnet", account, region, zone[0]), vpc_id, str(block), zone, [], True)
+        subnet_spec(account, region, resource_id("subnet", account, region, zone[0]), vpc_id, block, zone, [], True)
         for zone, block in zip(availability_zones(region), blocks)
     ]
 

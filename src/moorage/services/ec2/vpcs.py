@@ -58,6 +58,11 @@ SUBNET_USERS: dict[str, Callable[[Record], list]] = {
     "fargateprofile": lambda r: r.spec.get("subnets", []),
     "instance": lambda r: [] if r.status.get("state") == "terminated" else [r.spec.get("subnetId")],
 }
+# Likewise for security groups.
+SECURITY_GROUP_USERS: dict[str, Callable[[Record], list]] = {
+    CLUSTER: lambda r: r.spec.get("resourcesVpcConfig", {}).get("securityGroupIds", []),
+    "instance": lambda r: [] if r.status.get("state") == "terminated" else r.spec.get("securityGroupIds", []),
+}
 
 # The kind (which is also EC2's resource type) of an id, by its prefix.
 KIND_OF_PREFIX = {"vpc": VPC, "subnet": SUBNET, "sg": SECURITY_GROUP, "igw": INTERNET_GATEWAY, "rtb": ROUTE_TABLE}
@@ -472,11 +477,12 @@ class NetworkOperations:
             for other in self._all(ctx, SECURITY_GROUP) if other["GroupId"] != group_id
             for r in other["Rules"]
         )
-        used_by_cluster = any(
-            group_id in record.spec.get("resourcesVpcConfig", {}).get("securityGroupIds", [])
-            for record in self.store.list(ctx.account, ctx.region, CLUSTER)
+        in_use = any(
+            group_id in groups_of(record)
+            for kind, groups_of in SECURITY_GROUP_USERS.items()
+            for record in self.store.list(ctx.account, ctx.region, kind)
         )
-        if referenced or used_by_cluster:
+        if referenced or in_use:
             raise AwsError("DependencyViolation", f"resource {group_id} has a dependent object")
         self._delete(ctx, SECURITY_GROUP, group_id)
         return {"Return": True, "GroupId": group_id}

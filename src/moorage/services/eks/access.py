@@ -214,7 +214,7 @@ def ensure_node_role_access(store: SqliteStore, cluster: Record, role_arn: str, 
     cluster, so the caller's reconciler applies it (``aws_auth.ensure_role_mapping``); returns None then."""
     if authentication_mode(cluster) not in API_MODES:
         return None
-    return ensure_entry(store, cluster, canonical_arn(role_arn) if ":sts::" in role_arn else role_arn, entry_type)
+    return ensure_entry(store, cluster, role_arn, entry_type)
 
 
 def bootstrap_creator_access(store: SqliteStore, cluster: Record) -> Record | None:

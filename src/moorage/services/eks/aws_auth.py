@@ -89,7 +89,7 @@ class AwsAuthCache:
             self._reading[cluster_id] = task
         try:
             return await asyncio.wait_for(asyncio.shield(task), REFRESH_WAIT_SECONDS if cached else FIRST_READ_SECONDS)
-        except (asyncio.TimeoutError, KubeError) as error:
+        except (asyncio.TimeoutError, KubeError, OSError) as error:  # OSError: e.g. the cluster's files are gone
             log.info("aws-auth of cluster %s not read (%s); using the last copy", cluster.key.name, error or "timeout")
             return cached[1] if cached else None
 

@@ -214,6 +214,16 @@ class FargateProfiles:
         return profile_view(record)
 
 
+def fargate_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
+    """The addresses Fargate nodes hold in a region, listed as instances list theirs (no pod block:
+    a Fargate pod has its node's address)."""
+    return [
+        {"privateIp": node["privateIp"]}
+        for record in store.list(account, region, FARGATE_PROFILE)
+        for node in (record.status.get("pods") or {}).values()
+    ]
+
+
 def profiles_of_cluster(store: SqliteStore, account: str, region: str, cluster: str) -> list[Record]:
     return [r for r in store.list(account, region, FARGATE_PROFILE) if r.spec["clusterName"] == cluster]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ...gateway.authorize import require_pass_role
 from ...store import SqliteStore
 from ..base import RequestContext, Service
 from ..ec2.instance_types import CATALOG
-from .access import AccessEntries, bootstrap_creator_access
+from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
 from .nodegroups import Nodegroups
@@ -22,6 +23,7 @@ class EksService(Service):
         self.fargate_profiles = FargateProfiles(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
+        require_pass_role(ctx, params["roleArn"])
         cluster = self.clusters.create(ctx, params)
         bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
         return {"cluster": cluster}
@@ -36,8 +38,9 @@ class EksService(Service):
         return {"cluster": self.clusters.delete(ctx, params["name"])}
 
     def UpdateClusterConfig(self, ctx: RequestContext, params: dict) -> dict:
+        before = authentication_mode(self.clusters.get(ctx, params["name"]))
         update = self.clusters.update_config(ctx, params)
-        if params.get("accessConfig"):  # entering an API mode gives the creator its entry, as EKS does
+        if before == "CONFIG_MAP" and params.get("accessConfig"):  # first entry into an API mode, as on EKS
             bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
         return update
 
@@ -76,6 +79,7 @@ class EksService(Service):
         return page
 
     def CreateNodegroup(self, ctx: RequestContext, params: dict) -> dict:
+        require_pass_role(ctx, params["nodeRole"])
         return {"nodegroup": self.nodegroups.create(ctx, params)}
 
     def DescribeNodegroup(self, ctx: RequestContext, params: dict) -> dict:
@@ -91,6 +95,7 @@ class EksService(Service):
         return self.nodegroups.update_config(ctx, params)
 
     def CreateFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
+        require_pass_role(ctx, params["podExecutionRoleArn"])
         return {"fargateProfile": self.fargate_profiles.create(ctx, params)}
 
     def DescribeFargateProfile(self, ctx: RequestContext, params: dict) -> dict:

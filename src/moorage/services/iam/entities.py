@@ -98,11 +98,13 @@ class IamStore:
         record = self.require(account, kind, name)
         return self.change(record, change, lambda: names.entity_not_found(kind, name))
 
-    def remove(self, account: str, kind: str, name: str, check: Callable[[Record], None]) -> Record:
+    def remove(self, account: str, kind: str, name: str, check: Callable[[Record], None], shown_as: str | None = None) -> Record:
         """Delete an entity once check(record) passes (it raises DeleteConflict otherwise); a change
-        between the check and the delete makes us check again."""
+        between the check and the delete makes us check again. shown_as names it in NoSuchEntity."""
         while True:
-            record = self.require(account, kind, name)
+            record = self.find(account, kind, name)
+            if record is None:
+                raise names.entity_not_found(kind, shown_as or name)
             check(record)
             try:
                 self.store.remove(record)

@@ -216,11 +216,8 @@ class ManagedPolicyOperations:
         views = [self._policy_view(ctx, s, r, counts, boundaries, False) for s, r in found if s["Path"].startswith(prefix)]
         if params.get("OnlyAttached"):
             views = [v for v in views if v["AttachmentCount"] or v["PermissionsBoundaryUsageCount"]]
-        usage = params.get("PolicyUsageFilter")
-        if usage == "PermissionsPolicy":
+        if params.get("PolicyUsageFilter"):  # either use needs a policy that can be attached
             views = [v for v in views if v["IsAttachable"]]
-        elif usage == "PermissionsBoundary":
-            views = [v for v in views if v["IsAttachable"] and v["Path"] != "/aws-service-role/"]
         views.sort(key=lambda v: v["PolicyName"].lower())
         return page(views, params, "Policies")
 
@@ -234,7 +231,7 @@ class ManagedPolicyOperations:
             if len(current.spec["Versions"]) > 1:
                 raise names.delete_conflict("This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.")
 
-        self.entities.remove(ctx.account, POLICY, record.spec["PolicyName"], check)
+        self.entities.remove(ctx.account, POLICY, record.spec["PolicyName"], check, shown_as=policy_arn)
         return {}
 
     def TagPolicy(self, ctx: RequestContext, params: dict) -> dict:

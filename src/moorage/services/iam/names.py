@@ -108,6 +108,24 @@ def url_encoded(document: str) -> str:
 # --- errors, in IAM's words ------------------------------------------------------------------------
 
 _ENTITY_WORDS = {USER: "user", GROUP: "group", ROLE: "role"}
+_NOT_FOUND = {
+    USER: "The user with name {} cannot be found.",
+    GROUP: "The group with name {} cannot be found.",
+    ROLE: "The role with name {} cannot be found.",
+    INSTANCE_PROFILE: "Instance Profile {} cannot be found.",
+    POLICY: "Policy {} was not found.",
+    ACCESS_KEY: "The Access Key with id {} cannot be found.",
+    SLR_DELETION: "Deletion task {} cannot be found.",
+}
+_ALREADY_EXISTS = {
+    USER: "User with name {} already exists.",
+    GROUP: "Group with name {} already exists.",
+    ROLE: "Role with name {} already exists.",
+    INSTANCE_PROFILE: "Instance Profile {} already exists.",
+    POLICY: "A policy called {} already exists. Duplicate names are not allowed.",
+    ACCESS_KEY: "Access key {} already exists.",
+    SLR_DELETION: "Deletion task {} already exists.",
+}
 
 
 def no_such_entity(message: str) -> AwsError:
@@ -115,18 +133,11 @@ def no_such_entity(message: str) -> AwsError:
 
 
 def entity_not_found(kind: str, name: str) -> AwsError:
-    if kind == INSTANCE_PROFILE:
-        return no_such_entity(f"Instance Profile {name} cannot be found.")
-    return no_such_entity(f"The {_ENTITY_WORDS[kind]} with name {name} cannot be found.")
+    return no_such_entity(_NOT_FOUND[kind].format(name))
 
 
 def already_exists(kind: str, name: str) -> AwsError:
-    words = {USER: "User", GROUP: "Group", ROLE: "Role"}
-    if kind == INSTANCE_PROFILE:
-        return AwsError("EntityAlreadyExists", f"Instance Profile {name} already exists.", 409)
-    if kind == POLICY:
-        return AwsError("EntityAlreadyExists", f"A policy called {name} already exists. Duplicate names are not allowed.", 409)
-    return AwsError("EntityAlreadyExists", f"{words[kind]} with name {name} already exists.", 409)
+    return AwsError("EntityAlreadyExists", _ALREADY_EXISTS[kind].format(name), 409)
 
 
 def inline_policy_not_found(kind: str, policy_name: str) -> AwsError:
@@ -134,7 +145,7 @@ def inline_policy_not_found(kind: str, policy_name: str) -> AwsError:
 
 
 def policy_not_found(policy_arn: str) -> AwsError:
-    return no_such_entity(f"Policy {policy_arn} was not found.")
+    return entity_not_found(POLICY, policy_arn)
 
 
 def policy_not_attachable(policy_arn: str) -> AwsError:
@@ -142,7 +153,7 @@ def policy_not_attachable(policy_arn: str) -> AwsError:
 
 
 def access_key_not_found(access_key_id: str) -> AwsError:
-    return no_such_entity(f"The Access Key with id {access_key_id} cannot be found.")
+    return entity_not_found(ACCESS_KEY, access_key_id)
 
 
 def delete_conflict(message: str) -> AwsError:

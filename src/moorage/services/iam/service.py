@@ -10,11 +10,14 @@ from ..base import Service
 from .entities import IamStore
 from .inline import InlinePolicyOperations
 from .managed import ManagedPolicies, ManagedPolicyOperations
+from .oidc_providers import OpenIdConnectProviderOperations
 from .roles import RoleOperations
 from .users import UserOperations
 
 
-class IamService(UserOperations, RoleOperations, ManagedPolicyOperations, InlinePolicyOperations, Service):
+class IamService(
+    UserOperations, RoleOperations, ManagedPolicyOperations, InlinePolicyOperations, OpenIdConnectProviderOperations, Service
+):
     name = "iam"
 
     def __init__(self, store: SqliteStore, root_access_key_id: str):

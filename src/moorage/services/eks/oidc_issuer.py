@@ -1,0 +1,85 @@
+"""Each cluster's OIDC issuer (identity.oidc.issuer = <base>/_moorage/oidc/id/<ID>): its discovery
+document and JWKS, and the keys STS uses to verify the cluster's service-account tokens (IRSA).
+
+Read from the store and the cluster's PKI directory (sa.pub), never from memory, so API workers
+serve them too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ...infra.controlplane import ClusterPaths
+from ...infra.pki import jwks, key_id
+from ...store import Record, SqliteStore
+from .clusters import CLUSTER
+
+ISSUER_PATH = "/_moorage/oidc/id/"
+_ISSUER_ID = re.compile(r"[0-9A-F]{32}")
+
+
+def cluster_id_of(issuer_id: str) -> str | None:
+    """The cluster id (a UUID) behind an issuer id (its 32 hex digits, upper case)."""
+    if not _ISSUER_ID.fullmatch(issuer_id):
+        return None
+    hex_ = issuer_id.lower()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+
+
+class ClusterIssuers:
+    def __init__(self, store: SqliteStore, data_dir: Path):
+        self.store = store
+        self.data_dir = data_dir
+
+    def cluster(self, issuer_id: str) -> Record | None:
+        cluster_id = cluster_id_of(issuer_id)
+        if cluster_id is None:
+            return None
+        return next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id and not r.deleting), None)
+
+    def cluster_for_issuer(self, issuer: str) -> Record | None:
+        """The cluster whose issuer URL is exactly `issuer`."""
+        _, found, issuer_id = issuer.rpartition(ISSUER_PATH)
+        record = self.cluster(issuer_id) if found else None
+        if record is None or record.spec["identity"]["oidc"]["issuer"] != issuer:
+            return None
+        return record
+
+    def sa_public_key_path(self, cluster: Record) -> Path:
+        key = cluster.key
+        return ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]).pki / "sa.pub"
+
+    def jwks(self, cluster: Record) -> dict | None:
+        path = self.sa_public_key_path(cluster)
+        return jwks(path) if path.exists() else None
+
+    def signing_keys(self, issuer: str) -> dict[str, rsa.RSAPublicKey] | None:
+        """kid -> public key for an issuer Moorage serves, or None if it is not one of ours (or its
+        cluster has no key yet)."""
+        cluster = self.cluster_for_issuer(issuer)
+        if cluster is None:
+            return None
+        path = self.sa_public_key_path(cluster)
+        if not path.exists():
+            return None
+        public_key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            return None
+        return {key_id(public_key): public_key}
+
+
+def discovery_document(issuer: str) -> dict:
+    """What EKS's issuers publish at /.well-known/openid-configuration."""
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/keys",
+        "authorization_endpoint": "urn:kubernetes:programmatic_authorization",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "claims_supported": ["sub", "iss"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
