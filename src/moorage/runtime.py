@@ -81,8 +81,8 @@ class Frontend:
         # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
         self.data_dir = store.path.parent
         self.oidc_issuers = OidcIssuerEndpoint(ClusterIssuers(store, self.data_dir))
-        identities = ClusterIdentities(store, AwsAuthCache(self._admin_credentials))
-        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, identities)
+        self.identities = ClusterIdentities(store, AwsAuthCache(self._admin_credentials))
+        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, self.identities)
         self.authorization_webhook = AuthorizationWebhook(store, self._cluster_for_id)
         self._cluster_ids: dict[str, Key] = {}
 
@@ -204,7 +204,7 @@ class Moorage(Frontend):
         )
         nodes = KwokNodeBackend(self.supervisor)
         nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes)
-        instances = InstanceReconciler(self.store, self.reconciler, nodes)
+        instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
         self.controllers = {

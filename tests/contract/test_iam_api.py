@@ -291,7 +291,8 @@ def test_access_keys_sign_requests_until_deactivated_or_deleted(moorage, iam):
     sts = moorage.client("sts", access_key=first["AccessKeyId"], secret_key=first["SecretAccessKey"])
     identity = sts.get_caller_identity()
     assert (identity["Arn"], identity["UserId"], identity["Account"]) == (user["Arn"], user["UserId"], ACCOUNT_ID)
-    # The user acts as itself in IAM too: GetUser without a name is the caller.
+    # The user acts as itself in IAM too: GetUser without a name is the caller (once a policy allows it).
+    iam.put_user_policy(UserName="signer", PolicyName="self", PolicyDocument=allow("iam:GetUser"))
     as_user = moorage.client("iam", region="us-east-1", access_key=first["AccessKeyId"], secret_key=first["SecretAccessKey"])
     assert as_user.get_user()["User"]["Arn"] == user["Arn"]
     wrong_secret = moorage.client("sts", access_key=first["AccessKeyId"], secret_key=second["SecretAccessKey"])
@@ -321,6 +322,7 @@ def test_access_keys_sign_requests_until_deactivated_or_deleted(moorage, iam):
         iam.delete_access_key(UserName="signer", AccessKeyId=first["AccessKeyId"])
     assert error_of(excinfo) == ("NoSuchEntity", 404, f"The Access Key with id {first['AccessKeyId']} cannot be found.")
     iam.delete_access_key(UserName="signer", AccessKeyId=second["AccessKeyId"])
+    iam.delete_user_policy(UserName="signer", PolicyName="self")
     iam.delete_user(UserName="signer")
 
 

@@ -1,25 +1,54 @@
 """Self-managed nodes: `moorage nodes add` launches EC2 instances that join the cluster as nodes."""
 
+import json
 import subprocess
 import sys
 
 import botocore.exceptions
 import pytest
 
-from .test_nodegroups import cluster, kubectl_json, wait_for  # noqa: F401 (fixture)
+from ..conftest import ACCOUNT_ID, kill_leftovers, start_moorage
+from .test_nodegroups import FAST, ROLE, kubectl_json, wait_for
 
 pytestmark = pytest.mark.toolchain
+
+EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+@pytest.fixture
+def cluster(tmp_path, kubectl):
+    moorage = start_moorage(tmp_path / "data")
+    try:
+        eks = moorage.client("eks")
+        subnets = sorted(moorage.client("ec2").describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:3]
+        eks.create_cluster(name="compute", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]},
+                           accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+        eks.get_waiter("cluster_active").wait(name="compute", WaiterConfig=FAST)
+        env = {**moorage.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "compute"], env=env, check=True, capture_output=True)
+        yield moorage, eks, subnets, env
+    finally:
+        moorage.stop()
+        kill_leftovers(tmp_path)
+
+
+def node_names(kubectl, env) -> set[str]:
+    return {n["metadata"]["name"] for n in kubectl_json(kubectl, env, "get", "nodes")["items"]}
 
 
 def moorage_cli(env, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "moorage", *args], env=env, capture_output=True, text=True, timeout=180)
 
 
-def test_nodes_add_list_remove(cluster, kubectl):  # noqa: F811
+def test_nodes_add_list_remove(cluster, kubectl):
     moorage, eks, subnets, env = cluster
     added = moorage_cli(env, "nodes", "add", "--cluster", "compute", "--count", "3", "--instance-type", "c5.xlarge",
                         "--subnet", subnets[0]["SubnetId"], "--subnet", subnets[1]["SubnetId"])
     assert added.returncode == 0, added.stderr
+    assert "access entry" in added.stderr  # the default node role was created and given an EC2_LINUX entry
+    entry = eks.describe_access_entry(clusterName="compute", principalArn=f"arn:aws:iam::{ACCOUNT_ID}:role/moorage-self-managed-node")
+    assert entry["accessEntry"]["type"] == "EC2_LINUX"
     ec2 = moorage.client("ec2")
     reservations = ec2.describe_instances(Filters=[{"Name": "tag:kubernetes.io/cluster/compute", "Values": ["owned"]}])["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
@@ -66,3 +95,26 @@ def test_nodes_add_list_remove(cluster, kubectl):  # noqa: F811
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"])
     assert excinfo.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+
+
+def test_unmapped_role_joins_only_once_mapped(cluster, kubectl):
+    moorage, eks, subnets, env = cluster
+    iam = moorage.client("iam")
+    iam.create_role(RoleName="workers", AssumeRolePolicyDocument=EC2_TRUST)
+    iam.create_instance_profile(InstanceProfileName="workers")
+    iam.add_role_to_instance_profile(InstanceProfileName="workers", RoleName="workers")
+    ec2 = moorage.client("ec2")
+    (instance,) = ec2.run_instances(
+        ImageId="ami-0123456789abcdef0", InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnets[0]["SubnetId"],
+        IamInstanceProfile={"Name": "workers"},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubernetes.io/cluster/compute", "Value": "owned"}]}],
+    )["Instances"]
+    described = wait_for(lambda: [i for r in ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"]
+                                  for i in r["Instances"] if i["State"]["Name"] == "running"])
+    name = described[0]["PrivateDnsName"]
+    # Running, but its role is in neither an access entry nor aws-auth: the kubelet cannot register.
+    import time
+    time.sleep(3)
+    assert name not in node_names(kubectl, env)
+    eks.create_access_entry(clusterName="compute", principalArn=f"arn:aws:iam::{ACCOUNT_ID}:role/workers", type="EC2_LINUX")
+    wait_for(lambda: name in node_names(kubectl, env), timeout=30)

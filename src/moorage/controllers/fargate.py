@@ -41,6 +41,7 @@ POD_ANNOTATION = "moorage.dev/fargate-pod"  # <namespace>/<name>/<uid> of the no
 PODS_SELECTOR = f"spec.schedulerName={SCHEDULER_NAME}"
 WATCH_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 DELETE_POLL_SECONDS = 0.5
+PLACE_RETRY_SECONDS = 2.0
 
 
 def pod_ref(pod: dict) -> str:
@@ -76,7 +77,7 @@ class FargateScheduler:
         self.backend = backend
         self._watches: dict[Key, asyncio.Task] = {}
         self._ready: dict[Key, asyncio.Event] = {}
-        self._busy: set[str] = set()  # pod uids being placed or released
+        self._busy: set[str] = set()  # pod uids being placed
         self._tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle
@@ -205,11 +206,22 @@ class FargateScheduler:
                     return
             await self.backend.start(context)
             await self.backend.ensure_nodes(context, [self._node_spec(cluster_key, node, uid, size)])
-            await self._bind(context, pod, node["nodeName"])
+            bound = await self._bind(context, pod, node["nodeName"])
+            current = self.store.get(profile.key)
+            if not bound or current is None or uid not in allocations(current):
+                # The pod went while its node was being made (and maybe released already): the node goes too.
+                await self.backend.delete_node(context, node["nodeName"])
+                self._update_allocations(profile.key, lambda pods: {k: v for k, v in pods.items() if k != uid})
         except KubeError as error:
-            log.warning("placing pod %s/%s on Fargate failed: %s", meta["namespace"], meta["name"], error)
+            log.warning("placing pod %s/%s on Fargate failed: %s; retrying", meta["namespace"], meta["name"], error)
+            self._spawn(self._place_later(cluster_key, context, pod))
         finally:
             self._busy.discard(uid)
+
+    async def _place_later(self, cluster_key: Key, context: ClusterContext, pod: dict) -> None:
+        await asyncio.sleep(PLACE_RETRY_SECONDS)
+        if cluster_key in self._watches:  # still scheduling for this cluster
+            await self._place(cluster_key, context, pod)
 
     def _allocate(self, profile: Record, pod: dict) -> dict | None:
         """Choose and record the pod's address (synchronous: no other allocation interleaves on the loop)."""
@@ -258,7 +270,8 @@ class FargateScheduler:
             allocatable=capacity,
         )
 
-    async def _bind(self, context: ClusterContext, pod: dict, node_name: str) -> None:
+    async def _bind(self, context: ClusterContext, pod: dict, node_name: str) -> bool:
+        """Bind the pod to its node; False when the pod is gone."""
         meta = pod["metadata"]
         binding = {
             "apiVersion": "v1",
@@ -270,8 +283,11 @@ class FargateScheduler:
             try:
                 await kube.create(object_path("v1", "pods", meta["name"], meta["namespace"]), binding, subresource="binding")
             except KubeError as error:
-                if not (error.conflict or error.not_found):  # bound meanwhile, or gone: the watch says which
+                if error.not_found:
+                    return False
+                if not error.conflict:  # 409: bound already (an earlier pass, before a crash)
                     raise
+        return True
 
     async def _release(self, cluster_key: Key, context: ClusterContext, uid: str) -> None:
         """The pod is gone: its node goes, then its record."""

@@ -16,7 +16,11 @@ from ..services.ec2.instance_types import CATALOG, node_resources
 from ..services.ec2.launches import INSTANCE, TERMINATED_VISIBLE_SECONDS
 from ..services.ec2.network import find_subnet
 from ..services.ec2.nodes import AL2023_ARM_64, AL2023_X86_64, instance_node_labels, node_name, provider_id
+from ..services.accounts import Principal
 from ..services.eks.clusters import CLUSTER
+from ..services.eks.identity import ClusterIdentities
+from ..services.iam.identity import instance_profile_role_arn, principal_record
+from ..services.regions import partition
 from ..store import Key, Record, SqliteStore
 from .clusters import ClusterReconciler
 from .nodegroups import instances_holding_addresses, place_in_subnet
@@ -24,14 +28,16 @@ from .nodegroups import instances_holding_addresses, place_in_subnet
 log = logging.getLogger(__name__)
 
 CLUSTER_WAIT_SECONDS = 2.0
+JOIN_RETRY_SECONDS = 5.0
 RESYNC_SECONDS = 60.0
 
 
 class InstanceReconciler:
-    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend):
+    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend, identities: ClusterIdentities):
         self.store = store
         self.clusters = clusters
         self.backend = backend
+        self.identities = identities
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)
@@ -52,11 +58,42 @@ class InstanceReconciler:
             return RESYNC_SECONDS  # as on AWS, the instance keeps running and retries joining
         if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
             return CLUSTER_WAIT_SECONDS
+        refusal = await self._join_refusal(record, cluster)
+        if refusal:
+            if record.status.get("joinError") != refusal:
+                log.warning("instance %s cannot join cluster %s: %s", key.name, cluster.key.name, refusal)
+                self.store.merge_status(record, joinError=refusal)
+            return JOIN_RETRY_SECONDS  # as the kubelet does: it keeps trying, and joins once the role is mapped
         context = self.clusters.node_context(cluster)
         await self.backend.start(context)
         await self.backend.ensure_nodes(context, [self._node_spec(record)])
         if not record.status.get("joined"):
-            self.store.merge_status(record, joined=True, clusterId=cluster.spec["id"])
+            self.store.merge_status(record, joined=True, joinError=None, clusterId=cluster.spec["id"])
+        return RESYNC_SECONDS  # a removed access entry or aws-auth mapping is noticed here
+
+    async def _join_refusal(self, record: Record, cluster: Record) -> str | None:
+        """Why the kubelet's credentials (the instance role's session) are not a node of the cluster, or None.
+
+        The same decision the token webhook makes: an EC2_LINUX access entry or an aws-auth mapRoles
+        entry that puts the role in system:nodes."""
+        key = record.key
+        profile = record.spec.get("instanceProfile")
+        role_arn = instance_profile_role_arn(self.store, partition(key.region), key.account, profile) if profile else None
+        if role_arn is None:
+            return "the instance has no IAM instance profile with a role, so its kubelet cannot authenticate"
+        found = principal_record(self.store, role_arn)
+        role_id = found[1].spec["RoleId"] if found else "AROA"
+        session = Principal(
+            account_id=key.account,
+            arn=f"arn:{partition(key.region)}:sts::{key.account}:assumed-role/{role_arn.rsplit('/', 1)[1]}/{key.name}",
+            user_id=f"{role_id}:{key.name}",
+            access_key_id="ASIA" + key.name[2:18].upper(),
+        )
+        user, why = await self.identities.user_for(cluster, session)
+        if user is None:
+            return f"{why}; map role {role_arn} with an EC2_LINUX access entry or in aws-auth's mapRoles"
+        if "system:nodes" not in user["groups"]:
+            return f"role {role_arn} is mapped, but not into the system:nodes group"
         return None
 
     def _address(self, record: Record) -> Record:

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ...store import Record, SqliteStore
+from ...store import Key, Record, SqliteStore
 from ..accounts import Principal
+from ..ec2.launches import INSTANCE
 from .access import API_MODES, authentication_mode, canonical_arn, find_entry
 from .access_policies import POLICY_ARN_PREFIX, association_allows
 from .aws_auth import AwsAuthCache, Mapping
@@ -81,6 +82,9 @@ class ClusterIdentities:
 
     def private_dns_name(self, cluster: Record) -> Callable[[str], str | None]:
         def lookup(instance_id: str) -> str | None:
+            launched = self.store.get(Key(cluster.key.account, cluster.key.region, INSTANCE, instance_id))
+            if launched is not None and launched.status.get("nodeName"):
+                return launched.status["nodeName"]
             for group in self.store.list(cluster.key.account, cluster.key.region, NODEGROUP):
                 for instance in group.status.get("instances", []):
                     if instance.get("instanceId") == instance_id:

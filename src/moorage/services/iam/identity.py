@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...store import Record, SqliteStore
 from . import names
-from .entities import NAME_FIELD, IamStore
+from .entities import NAME_FIELD, IamStore, entity_arn
 from .managed import ManagedPolicies, default_document
 from .names import GROUP, ROLE, USER
 
@@ -71,3 +71,14 @@ def principal_tags(store: SqliteStore, principal_arn: str) -> dict[str, str]:
     """The user's or role's tags (aws:PrincipalTag/<key>)."""
     found = principal_record(store, principal_arn)
     return {tag["Key"]: tag["Value"] for tag in found[1].spec.get("Tags", [])} if found else {}
+
+
+def instance_profile_role_arn(store: SqliteStore, partition: str, account: str, profile_name: str) -> str | None:
+    """The ARN of the role an instance profile carries (what an EC2 instance's credentials are for)."""
+    profile = store.get(names.key(account, names.INSTANCE_PROFILE, profile_name))
+    if profile is None or not profile.spec["Roles"]:
+        return None
+    role = store.get(names.key(account, ROLE, profile.spec["Roles"][0]))
+    if role is None:
+        return None
+    return entity_arn(partition, account, ROLE, role.spec)

@@ -19,10 +19,10 @@ from ..base import RequestContext, Service
 from ..eks.oidc_issuer import ClusterIssuers
 from ..iam.entities import IamStore
 from ..iam.identity import principal_record
+from ..iam.managed import ManagedPolicies, default_document
 from ..iam.names import ROLE
 from ..iam.oidc_providers import find_provider, provider_arn, provider_name
 from ..iam.policy import Decision, MalformedPolicy, Policy, PolicyTooLarge, parse_policy, trust_allows
-from ..iam.managed import ManagedPolicies, default_document
 from .sessions import SessionPrincipal, StsSessions
 from .web_identity import read_token, verify_token
 
@@ -58,11 +58,11 @@ def _tags(params: dict) -> dict[str, str]:
 class StsService(Service):
     name = "sts"
 
-    def __init__(self, credentials: CredentialStore, store: SqliteStore | None = None, data_dir: Path | None = None):
+    def __init__(self, credentials: CredentialStore, store: SqliteStore, data_dir: Path):
         self.credentials = credentials
         self.store = store
-        self.sessions = StsSessions(store) if store is not None else None
-        self.issuers = ClusterIssuers(store, data_dir) if store is not None and data_dir is not None else None
+        self.sessions = StsSessions(store)
+        self.issuers = ClusterIssuers(store, data_dir)
 
     def GetCallerIdentity(self, ctx: RequestContext, params: dict) -> dict:
         principal = ctx.principal or self.credentials.principal_for(ctx.access_key_id)
@@ -210,8 +210,7 @@ class StsService(Service):
         audience = next((a for a in token.audiences if a in provider.spec["ClientIDList"]), None)
         if audience is None:
             raise AwsError("InvalidIdentityToken", "Incorrect token audience", 400)
-        keys = self.issuers.signing_keys(token.issuer) if self.issuers is not None else None
-        verify_token(token, keys)
+        verify_token(token, self.issuers.signing_keys(token.issuer))
         found = self._role(role_arn)
         if found is None or found[1] is None:
             raise _access_denied(WEB_IDENTITY_DENIED)
