@@ -26,6 +26,8 @@ from collections import Counter
 from ..infra.kube import KubeClient, KubeError, object_path
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec
 from ..services.ec2.network import find_subnet
+from ..services.eks.access import authentication_mode
+from ..services.eks.aws_auth import ensure_role_mapping
 from ..services.eks.fargate import FARGATE_PROFILE, cluster_key_of, profile_state, profiles_of_cluster
 from ..services.eks.fargate_pods import (
     CAPACITY_ANNOTATION, COMPUTE_TYPE_LABEL, FARGATE_TAINT, PROFILE_LABEL, SCHEDULER_NAME, fargate_capacity,
@@ -319,7 +321,12 @@ class FargateReconciler:
             return await self._delete(record, cluster)
         if not self.scheduler.is_ready(cluster.key):
             return 0.2
+        if authentication_mode(cluster) == "CONFIG_MAP" and not record.status.get("podExecutionRoleMapped"):
+            async with self.clusters.node_context(cluster).kube(timeout=10) as kube:
+                await ensure_role_mapping(kube, record.spec["podExecutionRoleArn"], "FARGATE_LINUX")
+            record = self.store.merge_status(record, podExecutionRoleMapped=True)
         if record.status.get("status") != "ACTIVE":
+            await self._configure_webhook(cluster)  # pods of its namespaces reach the webhook before it is ACTIVE
             self.store.merge_status(record, status="ACTIVE")
         return None
 
@@ -340,13 +347,15 @@ class FargateReconciler:
         for node in allocations(record).values():
             await self.scheduler.backend.delete_node(context, node["nodeName"])
         self.store.remove(self.store.require(record.key))
+        await self._configure_webhook(cluster)
         if not profiles_of_cluster(self.store, cluster.key.account, cluster.key.region, cluster.key.name):
             await self.scheduler.stop_cluster(cluster.key)
         return None
 
 
-def fargate_profile_keys(store: SqliteStore) -> list[Key]:
-    return list(store.all_keys(FARGATE_PROFILE))
+    async def _configure_webhook(self, cluster: Record) -> None:
+        if self.clusters.admission is not None:
+            await self.clusters.admission.ensure_configured(cluster.spec["id"], self.clusters.node_context(cluster).credentials)
 
 
 def fargate_profiles_of_cluster(store: SqliteStore, cluster: Key) -> list[Key]:

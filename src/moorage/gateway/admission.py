@@ -172,8 +172,17 @@ class WebhookServer:
             await self._runner.cleanup()
             self._runner = None
 
-    def configuration(self, cluster_id: str) -> dict:
+    def configuration(self, cluster_id: str, namespaces: list[str] | None = None) -> dict:
+        """The cluster's webhook configuration; `namespaces` (when no selector has wildcards) keeps pods of
+        other namespaces from calling Moorage at all, so clusters without Fargate pay nothing per pod."""
         assert self._pki is not None and self.port is not None
+        webhook: dict = {}
+        if namespaces is not None:
+            # "-" is no namespace's name: with no profiles the webhook is never called.
+            values = sorted(namespaces) or ["-"]
+            webhook["namespaceSelector"] = {
+                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": values}]
+            }
         return {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
@@ -194,19 +203,36 @@ class WebhookServer:
                     "sideEffects": "None",
                     "reinvocationPolicy": "Never",
                     "timeoutSeconds": TIMEOUT_SECONDS,
+                    **webhook,
                 }
             ],
         }
 
     async def ensure_configured(self, cluster_id: str, credentials: KubeCredentials) -> None:
         """Apply the cluster's webhook configuration (once per Moorage process, or when it changed)."""
-        wanted = self.configuration(cluster_id)
+        wanted = self.configuration(cluster_id, self._profile_namespaces(cluster_id))
         digest = json.dumps(wanted, sort_keys=True)
         if self._applied.get(cluster_id) == digest:
             return
         async with KubeClient(credentials) as kube:
             await kube.apply(object_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", WEBHOOK_NAME), wanted)
         self._applied[cluster_id] = digest
+
+    def _profile_namespaces(self, cluster_id: str) -> list[str] | None:
+        """Every namespace the cluster's live profiles select, or None when one is a wildcard pattern."""
+        cluster = next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
+        if cluster is None:
+            return None
+        key = cluster.key
+        namespaces = {
+            selector["namespace"]
+            for profile in profiles_of_cluster(self.store, key.account, key.region, key.name)
+            if not profile.deleting
+            for selector in profile.spec.get("selectors") or []
+        }
+        if any("*" in n or "?" in n for n in namespaces):
+            return None
+        return sorted(namespaces)
 
     def forget(self, cluster_id: str) -> None:
         self._applied.pop(cluster_id, None)

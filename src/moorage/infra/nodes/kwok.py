@@ -82,6 +82,7 @@ COMPONENT = "kwok"
 MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 MANAGED_VALUE = "fake"
 MANAGED_TAINTS_ANNOTATION = "moorage.dev/managed-taints"
+NODE_SNAPSHOT_SECONDS = 0.5
 STARTUP_DELAY_ANNOTATION = "moorage.dev/startup-delay"
 KUBELET_PORT = 10250
 APPLY_CONCURRENCY = 16
@@ -343,16 +344,18 @@ def kwok_config(settings: KwokSettings) -> str:
         "kind": "KwokConfiguration",
         # kwok v0.8.0 applies its defaults only when no KwokConfiguration is given at all: a partial one leaves
         # the parallelism settings at 0 and kwok exits ("... parallelism must be greater than 0"). So every
-        # defaulted option is spelled out, with kwok's default value except for the debugging handlers.
+        # defaulted option is spelled out, with kwok's default value except for the debugging handlers and
+        # the parallelism: with kwok's 4 workers, 1,000 nodes' lease renewals (100/s) fell behind on a busy
+        # 2-core machine and nodes went Unknown; 10,000 pods need more than 4 workers to start in time.
         "options": {
             "cidr": "10.0.0.0/24",  # only for nodes without podCIDRs; Moorage always sets them
             "manageAllNodes": False,
             "enableDebuggingHandlers": False,  # no logs/exec/attach/port-forward endpoints
             "enableProfilingHandler": False,
             "enableContentionProfiling": False,
-            "podPlayStageParallelism": 4,
-            "nodePlayStageParallelism": 4,
-            "nodeLeaseParallelism": 4,
+            "podPlayStageParallelism": 32,
+            "nodePlayStageParallelism": 16,
+            "nodeLeaseParallelism": 32,
             "podsOnNodeSyncParallelism": 1,
             "enablePodsOnNodeSyncListPager": True,
             "enablePodsOnNodeSyncStreamWatch": False,
@@ -472,6 +475,10 @@ class KwokNodeBackend(NodeBackend):
         self.supervisor = supervisor
         self._binary = binary
         self.settings = settings or KwokSettings()
+        # One node listing per cluster shared by every caller for a moment: node groups polling for
+        # readiness would otherwise list 1,000 nodes several times a second between them.
+        self._snapshots: dict[str, tuple[float, dict[str, dict]]] = {}
+        self._snapshot_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def binary(self) -> Path:
@@ -597,26 +604,28 @@ class KwokNodeBackend(NodeBackend):
         if not specs:
             return
         async with ctx.kube() as kube:
-            existing = {node["metadata"]["name"]: node for node in await kube.list("/api/v1/nodes")}
+            existing = await self._nodes(ctx, kube)
             limit = asyncio.Semaphore(APPLY_CONCURRENCY)
 
-            async def one(spec: NodeSpec) -> None:
+            async def one(spec: NodeSpec) -> bool:
                 async with limit:
-                    await self._ensure_node(kube, spec, existing.get(spec.name))
+                    return await self._ensure_node(kube, spec, existing.get(spec.name))
 
-            await asyncio.gather(*(one(spec) for spec in specs))
+            if any(await asyncio.gather(*(one(spec) for spec in specs))):
+                self._snapshots.pop(ctx.process_prefix, None)  # the next listing must see what was applied
             try:
                 managed = {name for name, node in existing.items() if is_managed(node)}
                 await self._release_stale_leases(ctx, kube, managed)
             except KubeError as error:
                 log.warning("%s: could not check node leases: %s", self.process_name(ctx), error)
 
-    async def _ensure_node(self, kube: KubeClient, spec: NodeSpec, current: dict | None, attempts: int = 5) -> None:
+    async def _ensure_node(self, kube: KubeClient, spec: NodeSpec, current: dict | None, attempts: int = 5) -> bool:
+        """Apply the node and its status unless already applied; True when something was written."""
         path = object_path("v1", "nodes", spec.name)
         digest = spec_digest(spec)
         applied = current is not None and (current["metadata"].get("annotations") or {}).get(SPEC_DIGEST_ANNOTATION) == digest
         if applied and (current.get("status") or {}).get("allocatable"):
-            return  # object and status applied before and unchanged: reconciles of big groups stay cheap
+            return False  # object and status applied before and unchanged: reconciles of big groups stay cheap
         for attempt in range(attempts):
             try:
                 wanted = node_object(spec, current)
@@ -629,17 +638,29 @@ class KwokNodeBackend(NodeBackend):
                     raise
                 current = await kube.get_or_none(path)
         await kube.apply(path, node_status(spec), subresource="status")
+        return True
 
     async def delete_node(self, ctx: ClusterContext, name: str) -> None:
         async with ctx.kube() as kube:
             await kube.delete(object_path("v1", "nodes", name))
             # kwok gives the lease an owner reference to the node (so the garbage collector would get it too).
             await kube.delete(object_path("coordination.k8s.io/v1", "leases", name, NODE_LEASE_NAMESPACE))
+        self._snapshots.pop(ctx.process_prefix, None)
 
     async def list_nodes(self, ctx: ClusterContext) -> dict[str, bool]:
         async with ctx.kube() as kube:
-            nodes = await kube.list("/api/v1/nodes")
-        return {node["metadata"]["name"]: node_ready(node) for node in nodes if is_managed(node)}
+            nodes = await self._nodes(ctx, kube)
+        return {name: node_ready(node) for name, node in nodes.items() if is_managed(node)}
+
+    async def _nodes(self, ctx: ClusterContext, kube: KubeClient) -> dict[str, dict]:
+        """The cluster's nodes by name, at most NODE_SNAPSHOT_SECONDS old; concurrent callers share one listing."""
+        lock = self._snapshot_locks.setdefault(ctx.process_prefix, asyncio.Lock())
+        async with lock:
+            taken_at, nodes = self._snapshots.get(ctx.process_prefix, (0.0, {}))
+            if time.monotonic() - taken_at > NODE_SNAPSHOT_SECONDS:
+                nodes = {node["metadata"]["name"]: node for node in await kube.list("/api/v1/nodes")}
+                self._snapshots[ctx.process_prefix] = (time.monotonic(), nodes)
+            return nodes
 
 
 def spec_digest(spec: NodeSpec) -> str:

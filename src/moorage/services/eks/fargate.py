@@ -19,6 +19,7 @@ from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
 from ..ec2.network import find_subnet, subnet_is_public
+from .access import ensure_node_role_access
 from .clusters import CLUSTER, Clusters, fingerprint, now, paginate, validate_tags
 
 FARGATE_PROFILE = "fargateprofile"  # the kind DeleteCluster checks before refusing
@@ -170,6 +171,9 @@ class FargateProfiles:
             record = self.store.create(self.key(ctx, cluster_name, name), spec, {"status": "CREATING"})
         except AlreadyExists:
             raise self._exists(cluster_name, name) from None
+        # As EKS does: the pod execution role may register Fargate nodes (API modes: an access entry;
+        # CONFIG_MAP: the reconciler maps it in aws-auth).
+        ensure_node_role_access(self.store, cluster, spec["podExecutionRoleArn"], "FARGATE_LINUX")
         return profile_view(record)
 
     @staticmethod
