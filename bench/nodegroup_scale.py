@@ -65,7 +65,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=1)
     parser.add_argument("--pods", type=int, default=0, help="then create a Deployment of this many pods")
     args = parser.parse_args()
-    per_group = args.nodes // args.groups
+    def size(index: int) -> int:  # the nodes spread over the groups, the first ones taking the remainder
+        return args.nodes // args.groups + (1 if index < args.nodes % args.groups else 0)
+
     with Moorage() as moorage:
         eks = moorage.client("eks")
         ec2 = moorage.client("ec2")
@@ -83,7 +85,7 @@ def main() -> None:
             eks.create_nodegroup(
                 clusterName="scale", nodegroupName=f"ng{index}", subnets=subnets, instanceTypes=["m5.large"],
                 nodeRole=f"arn:aws:iam::{ACCOUNT_ID}:role/node",
-                scalingConfig={"minSize": 1, "maxSize": max(per_group, 1), "desiredSize": per_group},
+                scalingConfig={"minSize": 1, "maxSize": max(size(index), 1), "desiredSize": size(index)},
             )
         pending = {f"ng{index}" for index in range(args.groups)}
         while pending:

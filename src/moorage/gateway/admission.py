@@ -178,8 +178,8 @@ class WebhookServer:
         assert self._pki is not None and self.port is not None
         webhook: dict = {}
         if namespaces is not None:
-            # "-" is no namespace's name: with no profiles the webhook is never called.
-            values = sorted(namespaces) or ["-"]
+            # "" is no namespace's name (and a valid label value): with no profiles the webhook is never called.
+            values = sorted(namespaces) or [""]
             webhook["namespaceSelector"] = {
                 "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": values}]
             }

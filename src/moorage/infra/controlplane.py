@@ -26,7 +26,10 @@ COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # clusters: upstream's defaults (20 and 50 requests/s) would take minutes to create and bind 10,000 pods.
 CLIENT_QPS = 300
 CLIENT_BURST = 600
-GO_MEMORY_LIMITS = {"kube-apiserver": "150MiB", "kube-controller-manager": "60MiB", "kube-scheduler": "40MiB"}
+# Soft heap limits (GOMEMLIMIT): below them the Go GC runs as usual (GOGC=100). Earlier limits of 150/60/40 MiB
+# trimmed an idle cluster's RSS by ~55 MiB but made the GC take half of kube-apiserver's CPU once 1,000 nodes and
+# thousands of pods pushed its heap past 150 MiB: pods then started 10x slower. These leave room for that scale.
+GO_MEMORY_LIMITS = {"kube-apiserver": "1GiB", "kube-controller-manager": "400MiB", "kube-scheduler": "250MiB"}
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,9 @@ def write_scheduler_config(paths: ClusterPaths, pki: ClusterPki, scoring_strateg
         "kind": "KubeSchedulerConfiguration",
         "clientConnection": {"kubeconfig": str(pki.scheduler.kubeconfig), "qps": CLIENT_QPS, "burst": CLIENT_BURST},
         "leaderElection": {"leaderElect": False},
+        # Score 10% of feasible nodes (the scheduler never looks at fewer than 100): identical placement
+        # below 100 nodes, and on 1,000 nodes about 4x less work per pod than the adaptive default (42%).
+        "percentageOfNodesToScore": 10,
         "profiles": [profile],
     }
     paths.config.mkdir(parents=True, exist_ok=True)

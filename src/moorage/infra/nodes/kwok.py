@@ -108,7 +108,7 @@ class KwokSettings:
     # Extra kwok Stage objects (dicts). One with the same metadata.name as a built-in stage replaces it.
     extra_stages: Sequence[Mapping[str, Any]] = ()
     log_level: str = "WARN"  # kwok --v: DEBUG, INFO, WARN, ERROR (INFO logs every lease renewal)
-    memory_limit: str = "100MiB"  # GOMEMLIMIT (soft)
+    memory_limit: str = "400MiB"  # GOMEMLIMIT (soft): room for thousands of nodes and pods without GC thrash
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -353,7 +353,7 @@ def kwok_config(settings: KwokSettings) -> str:
             "enableDebuggingHandlers": False,  # no logs/exec/attach/port-forward endpoints
             "enableProfilingHandler": False,
             "enableContentionProfiling": False,
-            "podPlayStageParallelism": 32,
+            "podPlayStageParallelism": 16,
             "nodePlayStageParallelism": 16,
             "nodeLeaseParallelism": 32,
             "podsOnNodeSyncParallelism": 1,
