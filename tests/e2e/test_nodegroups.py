@@ -126,20 +126,20 @@ def test_node_group_lifecycle(cluster, kubectl):
     assert kubectl_json(kubectl, env, "get", "nodes")["items"] == []
 
 
-@pytest.mark.parametrize(
-    "scaling, message",
-    [
-        ({"minSize": 3, "maxSize": 2, "desiredSize": 2}, "minSize can't be greater than maxSize"),
-        ({"minSize": 1, "maxSize": 2, "desiredSize": 3}, "desiredSize can't be greater than maxSize"),
-        ({"minSize": 2, "maxSize": 5, "desiredSize": 1}, "minSize can't be greater than desiredSize"),
-        ({"minSize": 1, "maxSize": 451, "desiredSize": 1}, "maxSize can't be greater than 450"),
-    ],
-)
-def test_bad_node_group_input(cluster, scaling, message):
+BAD_SCALING = [
+    ({"minSize": 3, "maxSize": 2, "desiredSize": 2}, "minSize can't be greater than maxSize"),
+    ({"minSize": 1, "maxSize": 2, "desiredSize": 3}, "desiredSize can't be greater than maxSize"),
+    ({"minSize": 2, "maxSize": 5, "desiredSize": 1}, "minSize can't be greater than desiredSize"),
+    ({"minSize": 1, "maxSize": 451, "desiredSize": 1}, "maxSize can't be greater than 450"),
+]
+
+
+def test_bad_node_group_input(cluster):
     moorage, eks, subnets, env = cluster
-    with pytest.raises(eks.exceptions.InvalidParameterException) as excinfo:
-        eks.create_nodegroup(clusterName="compute", nodegroupName="bad", scalingConfig=scaling, subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
-    assert excinfo.value.response["Error"]["Message"] == message
+    for scaling, message in BAD_SCALING:
+        with pytest.raises(eks.exceptions.InvalidParameterException) as excinfo:
+            eks.create_nodegroup(clusterName="compute", nodegroupName="bad", scalingConfig=scaling, subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
+        assert excinfo.value.response["Error"]["Message"] == message
     with pytest.raises(eks.exceptions.InvalidParameterException):
         eks.create_nodegroup(clusterName="compute", nodegroupName="bad", instanceTypes=["m5.huge"], subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE)
     with pytest.raises(eks.exceptions.ResourceNotFoundException):
@@ -176,3 +176,45 @@ def test_sigkill_while_scaling_converges_without_duplicates(tmp_path, kubectl):
     finally:
         moorage.stop()
         kill_leftovers(tmp_path)
+
+
+def test_disruption_budget_holds_a_drain_and_taints_reach_nodes(cluster, kubectl):
+    moorage, eks, subnets, env = cluster
+    eks.create_nodegroup(
+        clusterName="compute", nodegroupName="guarded", subnets=[s["SubnetId"] for s in subnets[:2]], nodeRole=NODE_ROLE,
+        scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2}, instanceTypes=["m5.large"],
+    )
+    eks.get_waiter("nodegroup_active").wait(clusterName="compute", nodegroupName="guarded", WaiterConfig=FAST)
+
+    def kubectl_ok(*args):
+        result = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+
+    # One pod per node, and a budget that allows no disruption: scale-in must wait for it.
+    kubectl_ok("create", "deployment", "db", "--image=nginx", "--replicas=2")
+    kubectl_ok("patch", "deployment", "db", "--type=merge", "-p", json.dumps({"spec": {"template": {"spec": {"affinity": {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}]}}}}}}))
+    kubectl_ok("create", "poddisruptionbudget", "db", "--selector=app=db", "--min-available=2")
+    wait_for(lambda: len([p for p in kubectl_json(kubectl, env, "get", "pods", "-l", "app=db")["items"]
+                          if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]) == 2)
+    update = eks.update_nodegroup_config(clusterName="compute", nodegroupName="guarded", scalingConfig={"desiredSize": 1})["update"]
+    cordoned = wait_for(lambda: [n for n in kubectl_json(kubectl, env, "get", "nodes")["items"] if n["spec"].get("unschedulable")])
+    time.sleep(5)  # several eviction attempts, each answered 429 by the budget
+    nodes = kubectl_json(kubectl, env, "get", "nodes")["items"]
+    assert len(nodes) == 2 and cordoned[0]["metadata"]["name"] in {n["metadata"]["name"] for n in nodes}
+    assert eks.describe_update(name="compute", nodegroupName="guarded", updateId=update["id"])["update"]["status"] == "InProgress"
+    kubectl_ok("delete", "poddisruptionbudget", "db")
+    wait_for(lambda: len(kubectl_json(kubectl, env, "get", "nodes")["items"]) == 1)
+    wait_for(lambda: eks.describe_update(name="compute", nodegroupName="guarded", updateId=update["id"])["update"]["status"] == "Successful")
+
+    # Taints added and removed through UpdateNodegroupConfig reach the node.
+    eks.update_nodegroup_config(clusterName="compute", nodegroupName="guarded", taints={
+        "addOrUpdateTaints": [{"key": "dedicated", "value": "db", "effect": "NO_SCHEDULE"}]})
+    wait_for(lambda: [t for n in kubectl_json(kubectl, env, "get", "nodes")["items"] for t in n["spec"].get("taints") or []]
+             == [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
+    assert eks.describe_nodegroup(clusterName="compute", nodegroupName="guarded")["nodegroup"]["taints"] == [
+        {"key": "dedicated", "value": "db", "effect": "NO_SCHEDULE"}]
+    eks.update_nodegroup_config(clusterName="compute", nodegroupName="guarded", taints={
+        "removeTaints": [{"key": "dedicated", "value": "db", "effect": "NO_SCHEDULE"}]})
+    wait_for(lambda: not [t for n in kubectl_json(kubectl, env, "get", "nodes")["items"] for t in n["spec"].get("taints") or []])
