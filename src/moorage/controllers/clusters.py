@@ -23,6 +23,7 @@ from ..infra.toolchain import locate
 from ..services.ec2.network import interface_address
 from ..services.eks.access import ACCESS_ENTRY
 from ..services.eks.clusters import CLUSTER, UPDATE
+from ..services.eks.pod_identity import POD_IDENTITY_ASSOCIATION
 from ..services.eks.versions import patch_version
 from ..store import Conflict, Key, Record, SqliteStore
 
@@ -216,7 +217,8 @@ class ClusterReconciler:
             await admin.remove_cluster(record.spec["id"])
         await asyncio.to_thread(shutil.rmtree, self.paths(record).root, True)
         self._ssl.pop(record.spec["id"], None)
-        for kind in (UPDATE, ACCESS_ENTRY):  # the cluster's updates and access entries go with it
+        # The cluster's updates, access entries and Pod Identity associations go with it.
+        for kind in (UPDATE, ACCESS_ENTRY, POD_IDENTITY_ASSOCIATION):
             for owned in self.store.list(record.key.account, record.key.region, kind):
                 if owned.spec.get("clusterName") == record.key.name:
                     try:

@@ -26,6 +26,7 @@ from ..services.eks.access import ACCESS_ENTRY
 from ..services.eks.clusters import CLUSTER
 from ..services.eks.fargate import FARGATE_PROFILE
 from ..services.eks.nodegroups import NODEGROUP
+from ..services.eks.pod_identity import find_association
 from ..services.iam import names as iam_names
 from ..services.iam.entities import IamStore, entity_arn
 from ..services.iam.identity import identity_policies, permissions_boundary, principal_tags
@@ -215,6 +216,10 @@ class Authorizer:
         cluster_key = Key(ctx.account, ctx.region, CLUSTER, cluster)
         if operation.startswith(("Create", "List")):
             return tagged(f"{base}:cluster/{cluster}", cluster_key)
+        if "associationId" in params:  # a Pod Identity association: its ARN follows from its id
+            record = find_association(self.store, ctx.account, ctx.region, cluster, params["associationId"]) if wants_tags else None
+            arn = f"{base}:podidentityassociation/{cluster}/{params['associationId']}"
+            return arn, dict((record.spec.get("tags") or {}) if record else {})
         for field_name, kind, arn_field, arn_kind in (
             ("nodegroupName", NODEGROUP, "nodegroupArn", "nodegroup"),
             ("fargateProfileName", FARGATE_PROFILE, "fargateProfileArn", "fargateprofile"),

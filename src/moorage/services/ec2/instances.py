@@ -38,6 +38,18 @@ def node_groups(store: SqliteStore, account: str, region: str) -> list[Record]:
     return [r for r in store.list(account, region, NODEGROUP) if not r.deleting or r.status.get("instances")]
 
 
+# What every instance Moorage simulates has in common (EBS-backed, ENA, HVM on the Nitro hypervisor).
+NITRO_INSTANCE_FIELDS = {
+    "Hypervisor": "xen",
+    "VirtualizationType": "hvm",
+    "RootDeviceType": "ebs",
+    "RootDeviceName": "/dev/xvda",
+    "EbsOptimized": True,
+    "EnaSupport": True,
+    "Monitoring": {"State": "disabled"},
+}
+
+
 def instance_view(record: Record, instance: dict, account: str, region: str, vpc_id: str | None = None) -> dict:
     instance_type = CATALOG.get(instance["instanceType"])
     tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node"}
@@ -55,14 +67,8 @@ def instance_view(record: Record, instance: dict, account: str, region: str, vpc
         "SubnetId": instance["subnetId"],
         "VpcId": vpc_id or default_vpc(account, region)["VpcId"],
         "Architecture": instance_type.arch if instance_type else "x86_64",
-        "Hypervisor": "xen",
-        "VirtualizationType": "hvm",
-        "RootDeviceType": "ebs",
-        "RootDeviceName": "/dev/xvda",
-        "EbsOptimized": True,
-        "EnaSupport": True,
+        **NITRO_INSTANCE_FIELDS,
         "AmiLaunchIndex": 0,
-        "Monitoring": {"State": "disabled"},
         "InstanceLifecycle": "spot" if record.spec.get("capacityType") == "SPOT" else None,
         "IamInstanceProfile": {
             "Arn": f"arn:{partition(region)}:iam::{account}:instance-profile/eks-{record.spec['_id']}",

@@ -19,6 +19,7 @@ from ...store import Key, Record, SqliteStore
 from ..base import RequestContext
 from ..regions import partition
 from .instance_types import CATALOG
+from .instances import NITRO_INSTANCE_FIELDS
 from .network import all_subnets, find_subnet
 from .nodes import instance_id
 
@@ -182,14 +183,8 @@ def instance_view(record: Record, account: str, region: str) -> dict:
         "State": {"Code": STATE_CODES[state], "Name": state},
         "StateTransitionReason": status.get("transitionReason", ""),
         "Architecture": instance_type.arch,
-        "Hypervisor": "xen",
-        "VirtualizationType": "hvm",
-        "RootDeviceType": "ebs",
-        "RootDeviceName": "/dev/xvda",
-        "EbsOptimized": True,
-        "EnaSupport": True,
+        **NITRO_INSTANCE_FIELDS,
         "AmiLaunchIndex": spec["launchIndex"],
-        "Monitoring": {"State": "disabled"},
         "SecurityGroups": [{"GroupId": g} for g in spec["securityGroupIds"]],
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(spec["tags"].items())],
     }

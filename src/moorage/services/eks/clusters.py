@@ -13,7 +13,7 @@ import ipaddress
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
@@ -238,6 +238,9 @@ class Clusters:
     def __init__(self, store: SqliteStore, base_url: str):
         self.store = store
         self.base_url = base_url
+        # Other taggable kinds: ARN resource type -> finder(account, region, rest, arn) of the record
+        # with exactly that ARN (registered by their modules, which import this one).
+        self.tagged_kinds: dict[str, Callable[[str, str, str, str], Record | None]] = {}
 
     def key(self, ctx: RequestContext, name: str) -> Key:
         return Key(ctx.account, ctx.region, CLUSTER, name)
@@ -531,7 +534,11 @@ class Clusters:
             raise AwsError("BadRequestException", f"{arn} is not a valid resource ARN.")
         _, region, account, kind, rest = match.groups()
         if kind != "cluster":
-            raise AwsError("NotFoundException", f"Resource {arn} not found.")
+            finder = self.tagged_kinds.get(kind)
+            record = finder(account, region, rest, arn) if finder and account == ctx.account else None
+            if record is None:
+                raise AwsError("NotFoundException", f"Resource {arn} not found.")
+            return record
         record = self.store.get(Key(account, region, CLUSTER, rest))
         if record is None or account != ctx.account or record.spec["arn"] != arn:
             raise AwsError("NotFoundException", f"Resource {arn} not found.")

@@ -10,6 +10,7 @@ from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
 from .nodegroups import Nodegroups
+from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
 from .versions import cluster_versions, default_minor
 
 
@@ -21,6 +22,7 @@ class EksService(Service):
         self.nodegroups = Nodegroups(store, self.clusters, CATALOG)
         self.access = AccessEntries(store, self.clusters)
         self.fargate_profiles = FargateProfiles(store, self.clusters)
+        self.pod_identity = PodIdentityAssociations(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         require_pass_role(ctx, params["roleArn"])
@@ -135,3 +137,23 @@ class EksService(Service):
 
     def ListAssociatedAccessPolicies(self, ctx: RequestContext, params: dict) -> dict:
         return self.access.list_associated(ctx, params)
+
+    # Pod Identity associations
+
+    def CreatePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
+        require_pass_role(ctx, params["roleArn"], POD_IDENTITY_SERVICE)
+        return {"association": self.pod_identity.create(ctx, params)}
+
+    def DescribePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
+        return {"association": self.pod_identity.describe(ctx, params)}
+
+    def ListPodIdentityAssociations(self, ctx: RequestContext, params: dict) -> dict:
+        return self.pod_identity.list(ctx, params)
+
+    def UpdatePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
+        if params.get("roleArn"):
+            require_pass_role(ctx, params["roleArn"], POD_IDENTITY_SERVICE)
+        return {"association": self.pod_identity.update(ctx, params)}
+
+    def DeletePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
+        return {"association": self.pod_identity.delete(ctx, params)}
