@@ -630,7 +630,12 @@ class KwokNodeBackend(NodeBackend):
             try:
                 wanted = node_object(spec, current)
                 wanted["metadata"].setdefault("annotations", {})[SPEC_DIGEST_ANNOTATION] = digest
-                await kube.apply(path, wanted)
+                if current is None:
+                    # As the kubelet registers: a new Node may carry its status, so one request creates it.
+                    wanted["status"] = node_status(spec)["status"]
+                created = await kube.apply(path, wanted)
+                if current is None and (created.get("status") or {}).get("allocatable"):
+                    return True
                 break
             except KubeError as error:
                 # 409: changed since we read it (taints merged from a stale copy); 404: deleted meanwhile.
