@@ -99,10 +99,12 @@ starts the shared etcd.
 Idle memory after 20 s, per cluster (its three processes, mean of {len(pss)}): {statistics.mean(rss) / 1024:.0f} MiB RSS,
 {per_cluster:.0f} MiB PSS (the binaries' code pages are shared by every cluster of a version, so PSS is what
 each cluster really adds). Shared: {etcd_rss / 1024:.0f} MiB for etcd and {moorage_rss / 1024:.0f} MiB for Moorage.
-So about **{fit} idle clusters fit in 24 GiB**. Tuning applied: one shared etcd; a soft Go memory limit per
-process (`GOMEMLIMIT`: apiserver 150 MiB, controller manager 60 MiB, scheduler 40 MiB), which took a cluster's
-idle RSS from about 470 to about 415 MiB at the same start-up time (`GOGC=25` saved as much but slowed start-up
-by about a second); profiling off; no leader election; no serving ports for the controller manager and scheduler.
+So about **{fit} idle clusters fit in 24 GiB**. Tuning applied: one shared etcd; profiling off; no leader
+election; no serving ports for the controller manager and scheduler. Soft Go memory limits of
+apiserver 150 MiB, controller manager 60 MiB and scheduler 40 MiB once took idle RSS from about 470 to
+415 MiB (235 MiB PSS, about 100 clusters). They are now 1 GiB, 400 MiB and 250 MiB, because the low
+ones made the GC take half of kube-apiserver's CPU at 1,000 nodes (see the node-group benchmark). That
+trades about 50 MiB per idle cluster for a working large cluster.
 """
     print(body)
     write_section("Cluster creation and footprint", body)
