@@ -89,10 +89,10 @@ class Cluster:
             return error.code
 
 
-def token_for(cluster: str, when: datetime | None = None) -> str:
-    """A token as `aws eks get-token` makes it, optionally signed at another time."""
+def token_for(cluster: str, when: datetime | None = None, secret: str = SECRET_ACCESS_KEY) -> str:
+    """A token as `aws eks get-token` makes it, optionally signed at another time or with another secret."""
     sts = boto3.client("sts", region_name=REGION, endpoint_url=f"https://sts.{REGION}.amazonaws.com",
-                       aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
+                       aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=secret)
     sts.meta.events.register("before-sign.sts.GetCallerIdentity", lambda request, **_: request.headers.__setitem__("x-k8s-aws-id", cluster))
     if when is None:
         url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
@@ -113,8 +113,9 @@ def test_access_entries_and_policies_in_api_mode(moorage_up, tmp_path, kubectl):
     denied = cluster.kubectl_as_caller("get", "pods")
     assert unauthorized(denied), denied.stderr
 
-    # Tokens for another cluster, expired or well-formed but unmapped are all 401.
+    # Tokens for another cluster, expired, signed with a wrong secret or well-formed but unmapped are all 401.
     assert cluster.http_status(token_for("other")) == 401
+    assert cluster.http_status(token_for("api", secret="not-the-secret-access-key-0123456789abcd")) == 401
     assert cluster.http_status(token_for("api", datetime.now(timezone.utc) - timedelta(minutes=16))) == 401
     assert cluster.http_status(token_for("api")) == 401
 
@@ -127,6 +128,7 @@ def test_access_entries_and_policies_in_api_mode(moorage_up, tmp_path, kubectl):
                                 accessScope={"type": "cluster"})
     wait_for(lambda: cluster.kubectl_as_caller("get", "pods").returncode == 0)
     assert cluster.http_status(token_for("api")) == 200
+    assert cluster.http_status(token_for("api", secret="not-the-secret-access-key-0123456789abcd")) == 401
     whoami = json.loads(cluster.kubectl_as_caller("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
     assert whoami["username"] == ROOT and whoami["extra"]["canonicalArn"] == [ROOT]
     secrets = cluster.kubectl_as_caller("get", "secrets")
