@@ -24,6 +24,9 @@ class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     data_dir: Path = Path()
+    # Simulated nodes: seconds from a node's creation to Ready, and from a pod's binding to Running.
+    node_startup_delay: float = 0.0
+    pod_startup_delay: float = 0.0
 
     @property
     def url(self) -> str:

@@ -33,7 +33,7 @@ from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
-from .infra.nodes.kwok import KwokNodeBackend
+from .infra.nodes.kwok import KwokNodeBackend, KwokSettings
 from .infra.processes import ProcessStatus, Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
@@ -202,7 +202,8 @@ class Moorage(Frontend):
         self.reconciler = ClusterReconciler(
             self.store, self.supervisor, etcd, self.config.data_dir, url, admission=self.admission_webhooks
         )
-        nodes = KwokNodeBackend(self.supervisor)
+        nodes = KwokNodeBackend(self.supervisor, settings=KwokSettings(
+            node_startup_delay=self.config.node_startup_delay, pod_startup_delay=self.config.pod_startup_delay))
         nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes)
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)

@@ -218,3 +218,28 @@ def test_disruption_budget_holds_a_drain_and_taints_reach_nodes(cluster, kubectl
     eks.update_nodegroup_config(clusterName="compute", nodegroupName="guarded", taints={
         "removeTaints": [{"key": "dedicated", "value": "db", "effect": "NO_SCHEDULE"}]})
     wait_for(lambda: not [t for n in kubectl_json(kubectl, env, "get", "nodes")["items"] for t in n["spec"].get("taints") or []])
+
+
+def test_node_and_pod_startup_delays_are_configurable(tmp_path, kubectl):
+    moorage = start_moorage(tmp_path / "data", extra_env={"MOORAGE_NODE_STARTUP_DELAY": "4", "MOORAGE_POD_STARTUP_DELAY": "3"})
+    try:
+        eks = moorage.client("eks")
+        subnets = [s["SubnetId"] for s in sorted(moorage.client("ec2").describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]]
+        eks.create_cluster(name="slow", roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnets})
+        eks.get_waiter("cluster_active").wait(name="slow", WaiterConfig=FAST)
+        env = {**moorage.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "slow"], env=env, check=True, capture_output=True)
+        started = time.monotonic()
+        eks.create_nodegroup(clusterName="slow", nodegroupName="ng", subnets=subnets, nodeRole=NODE_ROLE,
+                             scalingConfig={"minSize": 1, "maxSize": 1, "desiredSize": 1})
+        eks.get_waiter("nodegroup_active").wait(clusterName="slow", nodegroupName="ng", WaiterConfig=FAST)
+        assert time.monotonic() - started >= 4  # Ready only after the node start-up delay
+        subprocess.run([kubectl, "run", "one", "--image=nginx"], env=env, check=True, capture_output=True)
+        bound = wait_for(lambda: kubectl_json(kubectl, env, "get", "pod", "one")["spec"].get("nodeName"))
+        assert bound
+        bound_at = time.monotonic()
+        wait_for(lambda: kubectl_json(kubectl, env, "get", "pod", "one")["status"].get("phase") == "Running")
+        assert time.monotonic() - bound_at >= 2  # about the pod start-up delay (3 s) after binding
+    finally:
+        moorage.stop()
+        kill_leftovers(tmp_path)

@@ -29,9 +29,21 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     "--api-workers", type=click.IntRange(0, 16), default=DEFAULT_API_WORKERS, show_default=True,
     help="Extra processes serving the AWS endpoint on the same port (reconcilers stay in the main process).",
 )
-def up(host: str, port: int, data_dir: Path | None, api_workers: int) -> None:
+@click.option(
+    "--node-startup-delay", type=click.FloatRange(0, 3600), default=0.0, show_default=True, metavar="SECONDS",
+    envvar="MOORAGE_NODE_STARTUP_DELAY", help="Simulated nodes: creation to Ready (EC2 boot and kubelet join take ~60 s on AWS).",
+)
+@click.option(
+    "--pod-startup-delay", type=click.FloatRange(0, 3600), default=0.0, show_default=True, metavar="SECONDS",
+    envvar="MOORAGE_POD_STARTUP_DELAY", help="Simulated nodes: pod bound to Running. A node or pod annotation "
+    "moorage.dev/startup-delay (e.g. 45s) overrides it for that object.",
+)
+def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
-    config = ServerConfig(host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser())
+    config = ServerConfig(
+        host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser(),
+        node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay,
+    )
     try:
         asyncio.run(serve(config, announce=lambda message: click.echo(message), api_workers=api_workers))
     except StartupError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import signal
@@ -73,7 +74,7 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
             ) from error
         raise StartupError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from error
     port = _bound_port(runner, config.port)
-    url = ServerConfig(config.host, port, config.data_dir).url
+    url = dataclasses.replace(config, port=port).url
     await moorage.start(url)
     app[READY].ready = True
     announce(f"Moorage is listening on {url} (health: {url}{HEALTH_PATH}); data in {config.data_dir}")
