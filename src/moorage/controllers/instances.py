@@ -43,7 +43,9 @@ class InstanceReconciler:
         record = self.store.get(key)
         if record is None:
             return None
-        if record.deleting:
+        # A launch that found no address is terminated for good: it is only forgotten later, never
+        # re-addressed (each retry would rewrite its status, and so re-enqueue it, forever).
+        if record.deleting or record.status.get("state") == "terminated":
             return await self._terminate(record)
         if not record.status.get("privateIp"):
             record = self._address(record)

@@ -30,3 +30,33 @@ def test_mixed_sizes_never_overlap():
         assert not any(block.overlaps(b) for b in blocks)
         assert block.num_addresses >= pods + 2
         blocks.append(block)
+
+
+def test_an_instance_with_no_free_address_stays_terminated_without_rewriting_itself(tmp_path):
+    """A launch whose subnet is full is terminated once; later passes only wait to forget it (before, each
+    pass rewrote its status, which re-enqueued it: a hot loop, and a resurrection once addresses freed up)."""
+    import asyncio
+
+    from moorage.controllers.instances import InstanceReconciler
+    from moorage.services.base import RequestContext
+    from moorage.services.ec2.service import Ec2Service
+    from moorage.store import Key, SqliteStore
+
+    store = SqliteStore(tmp_path / "state.db")
+    ctx = RequestContext("111122223333", "us-west-2", "arn:aws:iam::111122223333:root", "AKIA", "request-1")
+    ec2 = Ec2Service(store)
+    vpc = ec2.CreateVpc(ctx, {"CidrBlock": "10.0.0.0/16"})["Vpc"]["VpcId"]
+    subnet = ec2.CreateSubnet(ctx, {"VpcId": vpc, "CidrBlock": "10.0.0.0/28"})["Subnet"]["SubnetId"]  # no room for a /27 pod block
+    launched = ec2.RunInstances(ctx, {"ImageId": "ami-12345678", "MinCount": 1, "MaxCount": 1, "InstanceType": "m5.large",
+                                      "SubnetId": subnet})["Instances"][0]["InstanceId"]
+    key = Key(ctx.account, ctx.region, "instance", launched)
+    writes = []
+    store.subscribe(writes.append)
+    reconciler = InstanceReconciler(store, None, None, None)  # no cluster: never reaches the node backend
+
+    assert asyncio.run(reconciler.reconcile(key)) > 0
+    terminated = store.require(key)
+    assert terminated.status["state"] == "terminated" and "InsufficientFreeAddresses" in terminated.status["transitionReason"]
+    for _ in range(3):
+        assert asyncio.run(reconciler.reconcile(key)) > 0
+    assert writes == [key] and store.require(key).version == terminated.version

@@ -290,3 +290,35 @@ def test_overlapping_subnet_created_concurrently_withdraws(ec2, ctx, store):
         call(ec2, ctx, "CreateSubnet", VpcId=vpc, CidrBlock="10.4.0.0/25")
     assert excinfo.value.code == "InvalidSubnet.Conflict"
     assert [s["SubnetId"] for s in all_subnets(store, ACCOUNT, REGION) if s["VpcId"] == vpc] == [first]
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("not-an-ip", "invalid value for parameter address: not-an-ip"),
+        ("10.6.1.10", "Address 10.6.1.10 does not fall within the subnet's address range"),
+        ("10.6.0.1", "Address 10.6.0.1 is in subnet's reserved address range"),
+        ("10.6.0.255", "Address 10.6.0.255 is in subnet's reserved address range"),
+    ],
+)
+def test_run_instances_refuses_a_private_address_the_subnet_cannot_give(ec2, ctx, store, address, message):
+    """Checked at the call, as EC2 does: a bad address must never reach the instance reconciler."""
+    vpc = call(ec2, ctx, "CreateVpc", CidrBlock="10.6.0.0/16")["Vpc"]["VpcId"]
+    subnet = call(ec2, ctx, "CreateSubnet", VpcId=vpc, CidrBlock="10.6.0.0/24")["Subnet"]["SubnetId"]
+    with pytest.raises(AwsError) as excinfo:
+        call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="m5.large",
+             SubnetId=subnet, PrivateIpAddress=address)
+    assert error_of(excinfo) == ("InvalidParameterValue", message)
+    assert store.list(ACCOUNT, REGION, "instance") == []
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="m5.large",
+                    SubnetId=subnet, PrivateIpAddress="10.6.0.20")
+    assert launched["Instances"][0]["SubnetId"] == subnet
+
+
+def test_instance_filters_on_fields_a_pending_or_terminated_instance_lacks(ec2, ctx):
+    """A pending instance has no address yet and a terminated one no subnet or VPC: no match, not a 500."""
+    pending = call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="m5.large")
+    pending_id = pending["Instances"][0]["InstanceId"]
+    for name in ("private-ip-address", "subnet-id", "vpc-id"):
+        found = call(ec2, ctx, "DescribeInstances", Filters=[{"Name": name, "Values": ["*"]}])["Reservations"]
+        assert [r["Instances"][0]["InstanceId"] for r in found] == ([] if name == "private-ip-address" else [pending_id])

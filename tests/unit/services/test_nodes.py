@@ -241,3 +241,53 @@ def test_ami_type_mismatch_message_is_eks_message():
         nodes.ami_type_mismatch("AL2023_ARM_64_STANDARD", ["m5.large", "c5.large"])
         == "[m5.large, c5.large] is not a valid instance type for requested amiType AL2023_ARM_64_STANDARD"
     )
+
+
+@pytest.fixture
+def nodegroups(tmp_path):
+    """Node group rules against a store, with an ACTIVE cluster (no processes)."""
+    from moorage.services.base import RequestContext
+    from moorage.services.ec2.service import Ec2Service
+    from moorage.services.eks.clusters import CLUSTER, Clusters
+    from moorage.services.eks.nodegroups import Nodegroups
+    from moorage.store import Key, SqliteStore
+
+    store = SqliteStore(tmp_path / "state.db")
+    ctx = RequestContext("111122223333", "us-west-2", "arn:aws:iam::111122223333:root", "AKIA", "request-1")
+    subnets = [s["SubnetId"] for s in Ec2Service(store).DescribeSubnets(ctx, {})["Subnets"]][:2]
+    clusters = Clusters(store, "http://127.0.0.1:1")
+    clusters.create(ctx, {"name": "demo", "roleArn": "arn:aws:iam::111122223333:role/c", "resourcesVpcConfig": {"subnetIds": subnets}})
+    store.merge_status(store.require(Key(ctx.account, ctx.region, CLUSTER, "demo")), status="ACTIVE")
+    base = {"clusterName": "demo", "nodegroupName": "ng", "nodeRole": "arn:aws:iam::111122223333:role/node", "subnets": subnets}
+    return Nodegroups(store, clusters, it.CATALOG), ctx, base
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"taints": [{"effect": "NO_SCHEDULE"}]}, "Invalid value:  : field must consist of"),  # was a KeyError: a 500
+        ({"taints": [{"key": "dedicated", "effect": "NoSchedule"}]},
+         "Invalid taint effect: NoSchedule, must be one of these [NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE]"),
+        ({"taints": [{"key": "dedicated", "value": "gpu jobs", "effect": "NO_SCHEDULE"}]}, "Invalid value: gpu jobs : field must"),
+        ({"labels": {"team name": "a"}}, "Invalid value: team name : field must"),
+        ({"labels": {"Example.com/team": "a"}}, "Invalid value: Example.com/team : field must"),
+        ({"labels": {"team": "-a"}}, "Invalid value: -a : field must"),
+    ],
+)
+def test_node_group_labels_and_taints_kubernetes_would_refuse_are_refused(nodegroups, extra, message):
+    """Else the reconciler's node writes fail for ever and the group never leaves CREATING."""
+    from moorage.gateway.protocols.errors import AwsError
+
+    groups, ctx, base = nodegroups
+    with pytest.raises(AwsError) as excinfo:
+        groups.create(ctx, {**base, **extra})
+    assert excinfo.value.code == "InvalidParameterException"
+    assert excinfo.value.message.startswith(message)
+
+
+def test_node_group_labels_and_taints_kubernetes_accepts_are_kept(nodegroups):
+    groups, ctx, base = nodegroups
+    labels = {"node-role.kubernetes.io/worker": "", "team": "data_eng.2", "a": "b"}
+    taints = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}, {"key": "spot", "effect": "PREFER_NO_SCHEDULE"}]
+    created = groups.create(ctx, {**base, "labels": labels, "taints": taints})
+    assert created["labels"] == labels and created["taints"] == taints

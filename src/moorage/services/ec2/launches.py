@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import time
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from ..regions import partition
 from .instance_types import CATALOG
 from .instances import NITRO_INSTANCE_FIELDS
 from .network import all_subnets, find_subnet
-from .nodes import instance_id
+from .nodes import instance_id, is_reserved_address
 
 INSTANCE = "instance"
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
@@ -80,6 +81,8 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     address = params.get("PrivateIpAddress")
     if address and maximum > 1:
         raise AwsError("InvalidParameterCombination", "Cannot specify a private IP address when launching more than one instance.")
+    if address:
+        _check_requested_address(address, subnet["CidrBlock"])
     tags = _tags_for(params, "instance")
     cluster = next((k[len(CLUSTER_TAG_PREFIX):] for k in tags if k.startswith(CLUSTER_TAG_PREFIX)), None)
     cluster = cluster or cluster_from_user_data(params.get("UserData"))
@@ -112,6 +115,18 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
         "Groups": [],
         "Instances": [instance_view(r, ctx.account, ctx.region) for r in records],
     }
+
+
+def _check_requested_address(address: str, cidr: str) -> None:
+    """EC2 refuses a requested primary address that is malformed, outside the subnet or one AWS reserves."""
+    try:
+        requested = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise AwsError("InvalidParameterValue", f"invalid value for parameter address: {address}") from None
+    if requested not in ipaddress.IPv4Network(cidr):
+        raise AwsError("InvalidParameterValue", f"Address {address} does not fall within the subnet's address range")
+    if is_reserved_address(cidr, address):
+        raise AwsError("InvalidParameterValue", f"Address {address} is in subnet's reserved address range")
 
 
 def _subnet_for(store: SqliteStore, ctx: RequestContext, params: dict) -> dict:

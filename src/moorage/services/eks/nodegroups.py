@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +28,14 @@ MAX_NODES_PER_NODEGROUP = 450
 MAX_TAINTS = 50
 AMI_RELEASE_DATE = "20261101"
 TAINT_EFFECTS = {"NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"}
+# Kubernetes' label syntax (keys: an optional DNS-subdomain prefix and a name); the API server refuses
+# nodes with anything else, so a node group with such labels or taints would never get its nodes.
+LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+NAME_SYNTAX = (
+    "field must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
 
 
 def nodegroup_arn(partition: str, region: str, account: str, cluster: str, nodegroup: str, nodegroup_id: str) -> str:
@@ -63,14 +72,41 @@ def check_scaling(scaling: dict, cluster: str, nodegroup: str, updating: bool = 
         raise invalid(message, cluster, nodegroup)
 
 
+def label_syntax_error(text: str, is_key: bool) -> str | None:
+    """Why Kubernetes would refuse text as a label (or taint) key or value, in EKS's words; None when it is fine."""
+    if not is_key and text == "":
+        return None
+    prefix, _, name = text.rpartition("/") if is_key else ("", "", text)
+    if len(name) > 63 or not LABEL_NAME_RE.match(name) or (prefix and (len(prefix) > 253 or not LABEL_PREFIX_RE.match(prefix))):
+        return f"Invalid value: {text} : {NAME_SYNTAX}"
+    return None
+
+
+def check_labels(labels: dict[str, str], cluster: str, nodegroup: str) -> None:
+    for key, value in labels.items():
+        error = label_syntax_error(key, is_key=True) or label_syntax_error(value, is_key=False)
+        if error:
+            raise invalid(error, cluster, nodegroup)
+
+
+def taint_id(taint: dict) -> tuple[str, str]:
+    return taint.get("key") or "", taint.get("effect") or ""
+
+
 def check_taints(taints: list[dict], cluster: str, nodegroup: str) -> None:
     if len(taints) > MAX_TAINTS:
         raise invalid(f"The number of taints must not exceed {MAX_TAINTS}.", cluster, nodegroup)
     seen = set()
     for taint in taints:
         if taint.get("effect") not in TAINT_EFFECTS:
-            raise invalid(f"Taint effect must be one of {sorted(TAINT_EFFECTS)}", cluster, nodegroup)
-        pair = (taint["key"], taint["effect"])
+            raise invalid(
+                f"Invalid taint effect: {taint.get('effect')}, must be one of these [NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE]",
+                cluster, nodegroup,
+            )
+        error = label_syntax_error(taint.get("key") or "", is_key=True) or label_syntax_error(taint.get("value") or "", is_key=False)
+        if error:
+            raise invalid(error, cluster, nodegroup)
+        pair = taint_id(taint)
         if pair in seen:
             raise invalid(f"Duplicate taint key {taint['key']} with effect {taint['effect']}", cluster, nodegroup)
         seen.add(pair)
@@ -160,6 +196,7 @@ class Nodegroups:
             if known[subnet]["VpcId"] != cluster_vpc:
                 raise invalid(f"Specified subnets must belong to cluster's vpc {cluster_vpc}", cluster_name, name)
         check_taints(params.get("taints") or [], cluster_name, name)
+        check_labels(params.get("labels") or {}, cluster_name, name)
         version = params.get("version") or cluster.spec["version"]
         if version != cluster.spec["version"]:
             raise invalid(
@@ -263,17 +300,18 @@ class Nodegroups:
             labels.update(params["labels"].get("addOrUpdateLabels") or {})
             for key in params["labels"].get("removeLabels") or []:
                 labels.pop(key, None)
+            check_labels(labels, cluster, name)
             spec["labels"] = labels
             if params["labels"].get("addOrUpdateLabels"):
                 param("LabelsToAdd", params["labels"]["addOrUpdateLabels"])
             if params["labels"].get("removeLabels"):
                 param("LabelsToRemove", params["labels"]["removeLabels"])
         if params.get("taints"):
-            taints = {(t["key"], t["effect"]): t for t in spec["taints"]}
+            taints = {taint_id(t): t for t in spec["taints"]}
             for taint in params["taints"].get("addOrUpdateTaints") or []:
-                taints[(taint["key"], taint["effect"])] = taint
+                taints[taint_id(taint)] = taint
             for taint in params["taints"].get("removeTaints") or []:
-                taints.pop((taint["key"], taint["effect"]), None)
+                taints.pop(taint_id(taint), None)
             spec["taints"] = list(taints.values())
             check_taints(spec["taints"], cluster, name)
             if params["taints"].get("addOrUpdateTaints"):
