@@ -322,3 +322,12 @@ def test_instance_filters_on_fields_a_pending_or_terminated_instance_lacks(ec2, 
     for name in ("private-ip-address", "subnet-id", "vpc-id"):
         found = call(ec2, ctx, "DescribeInstances", Filters=[{"Name": name, "Values": ["*"]}])["Reservations"]
         assert [r["Instances"][0]["InstanceId"] for r in found] == ([] if name == "private-ip-address" else [pending_id])
+
+
+def test_run_instances_launches_at_most_the_instance_limit(ec2, ctx, store):
+    with pytest.raises(AwsError) as excinfo:
+        call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1001, MaxCount=1001, InstanceType="m5.large")
+    assert excinfo.value.code == "InstanceLimitExceeded"
+    assert store.list(ACCOUNT, REGION, "instance") == []
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=5000, InstanceType="t3.micro")
+    assert len(launched["Instances"]) == 1000  # as many as the limit allows, as EC2 does between MinCount and MaxCount

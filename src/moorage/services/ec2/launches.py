@@ -25,6 +25,7 @@ from .network import all_subnets, find_subnet
 from .nodes import instance_id, is_reserved_address
 
 INSTANCE = "instance"
+MAX_INSTANCES_PER_LAUNCH = 1000
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 TERMINATED_VISIBLE_SECONDS = 3600  # EC2 keeps describing terminated instances for about an hour
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}
@@ -74,6 +75,14 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
         raise AwsError("InvalidParameterValue", f"Value ({minimum}) for parameter minCount is invalid. Expected a positive integer.")
     if maximum < minimum:
         raise AwsError("InvalidParameterValue", f"Value ({maximum}) for parameter maxCount is invalid. maxCount must be greater than or equal to minCount.")
+    if minimum > MAX_INSTANCES_PER_LAUNCH:
+        raise AwsError(
+            "InstanceLimitExceeded",
+            f"You have requested more instances ({minimum}) than your current instance limit of {MAX_INSTANCES_PER_LAUNCH} "
+            "allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request "
+            "an adjustment to this limit.",
+        )
+    maximum = min(maximum, MAX_INSTANCES_PER_LAUNCH)  # as EC2: up to MaxCount, as many as the limit allows
     subnet = _subnet_for(store, ctx, params)
     instance_type = params.get("InstanceType") or "m1.small"  # EC2's default, which Moorage does not simulate
     if instance_type not in CATALOG:
