@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import botocore.exceptions
 import pytest
 
 from ..conftest import ACCOUNT_ID, kill_leftovers, start_moorage
@@ -138,6 +139,10 @@ def test_cluster_lifecycle_with_real_clients(moorage_up, tmp_path, kubectl):
     deleted = eks.delete_cluster(name="demo")["cluster"]
     assert deleted["status"] == "DELETING"
     eks.get_waiter("cluster_deleted").wait(name="demo", WaiterConfig=FAST)
+    # Its EKS-created cluster security group went with it.
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        moorage.client("ec2").describe_security_groups(GroupIds=[deleted["resourcesVpcConfig"]["clusterSecurityGroupId"]])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidGroup.NotFound"
     with pytest.raises(eks.exceptions.ResourceNotFoundException):
         eks.describe_cluster(name="demo")
     assert processes_of(cluster["id"]) == {}

@@ -39,6 +39,17 @@ def test_node_group_on_private_subnets_of_a_user_vpc(tmp_path, kubectl):
         eks.create_cluster(name="own", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in private + public]})
         eks.get_waiter("cluster_active").wait(name="own", WaiterConfig=FAST)
 
+        # EKS's cluster security group exists in EC2, in the cluster's VPC, and takes rules (Terraform adds some).
+        group_id = eks.describe_cluster(name="own")["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+        (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        assert group["VpcId"] == vpc and group["GroupName"].startswith("eks-cluster-sg-own-")
+        assert {"Key": "aws:eks:cluster-name", "Value": "own"} in group["Tags"]
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            ec2.delete_security_group(GroupId=group_id)
+        assert excinfo.value.response["Error"]["Code"] == "DependencyViolation"
+
         with pytest.raises(botocore.exceptions.ClientError) as excinfo:
             eks.create_nodegroup(clusterName="own", nodegroupName="lost", subnets=["subnet-0123456789abcdef0"], nodeRole=NODE_ROLE)
         assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"

@@ -20,12 +20,12 @@ from ..infra.nodes.backend import ClusterContext
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
 from ..infra.processes import Supervisor
 from ..infra.toolchain import locate
-from ..services.ec2.network import interface_address
+from ..services.ec2.network import SECURITY_GROUP, cluster_security_group_spec, interface_address
 from ..services.eks.access import ACCESS_ENTRY
 from ..services.eks.clusters import CLUSTER, UPDATE
 from ..services.eks.pod_identity import POD_IDENTITY_ASSOCIATION
 from ..services.eks.versions import patch_version
-from ..store import Conflict, Key, Record, SqliteStore
+from ..store import AlreadyExists, Conflict, Key, Record, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class ClusterReconciler:
     async def _ensure(self, record: Record) -> float | None:
         spec, status = record.spec, record.status
         started = status.get("provisioningStartedAt") or time.time()
+        self._ensure_cluster_security_group(record)
         try:
             binaries = {c: locate(c, patch_version(spec["version"])) for c in controlplane.COMPONENTS}
         except FileNotFoundError as error:
@@ -207,6 +208,17 @@ class ClusterReconciler:
             record, status="FAILED", healthIssues=[{"code": code, "message": message, "resourceIds": [record.key.name]}]
         )
 
+    def _ensure_cluster_security_group(self, record: Record) -> None:
+        """EKS's cluster security group, in EC2 as DescribeSecurityGroups and Terraform expect it."""
+        vpc = record.spec["resourcesVpcConfig"]
+        key = Key(record.key.account, record.key.region, SECURITY_GROUP, vpc["clusterSecurityGroupId"])
+        if self.store.get(key) is None:
+            try:
+                self.store.create(key, cluster_security_group_spec(
+                    key.account, key.region, key.name, record.key.name, vpc["vpcId"]))
+            except AlreadyExists:
+                pass
+
     async def _delete(self, record: Record) -> None:
         for name in self.all_process_names(record):
             await self.supervisor.stop(name)
@@ -225,6 +237,10 @@ class ClusterReconciler:
                         self.store.remove(owned)
                     except Conflict:
                         pass
+        group = self.store.get(Key(record.key.account, record.key.region, SECURITY_GROUP,
+                                   record.spec["resourcesVpcConfig"]["clusterSecurityGroupId"]))
+        if group is not None:
+            self.store.remove(group)
         fresh = self.store.get(record.key)
         if fresh is not None and fresh.spec.get("id") == record.spec["id"]:
             self.store.remove(fresh)

@@ -171,6 +171,23 @@ def security_group_spec(account: str, region: str, group_id: str, name: str, des
     }
 
 
+def cluster_security_group_spec(account: str, region: str, group_id: str, cluster: str, vpc_id: str) -> dict:
+    """The security group EKS creates for a cluster's control-plane ENIs and managed nodes."""
+    name = f"eks-cluster-sg-{cluster}-{int(group_id[3:13], 16) % 10**10}"
+    tags = [
+        {"Key": "Name", "Value": name},
+        {"Key": "aws:eks:cluster-name", "Value": cluster},
+        {"Key": f"kubernetes.io/cluster/{cluster}", "Value": "owned"},
+    ]
+    description = ("EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, "
+                   "as well as any managed workloads.")
+    spec = security_group_spec(account, region, group_id, name, description, vpc_id, tags)
+    # As EKS: members of the cluster security group may talk to each other on every port.
+    spec["Rules"].append({"SecurityGroupRuleId": resource_id("sgr", group_id, "self"), "IsEgress": False,
+                          "IpProtocol": "-1", "ReferencedGroupId": group_id})
+    return spec
+
+
 def rule_view(rule: dict, group: dict) -> dict:
     """A stored rule as AuthorizeSecurityGroup*'s SecurityGroupRules show it."""
     view = {

@@ -60,7 +60,8 @@ SUBNET_USERS: dict[str, Callable[[Record], list]] = {
 }
 # Likewise for security groups.
 SECURITY_GROUP_USERS: dict[str, Callable[[Record], list]] = {
-    CLUSTER: lambda r: r.spec.get("resourcesVpcConfig", {}).get("securityGroupIds", []),
+    CLUSTER: lambda r: [*r.spec.get("resourcesVpcConfig", {}).get("securityGroupIds", []),
+                        r.spec.get("resourcesVpcConfig", {}).get("clusterSecurityGroupId")],
     "instance": lambda r: [] if r.status.get("state") == "terminated" else r.spec.get("securityGroupIds", []),
 }
 
