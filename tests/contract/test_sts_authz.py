@@ -199,6 +199,27 @@ def test_group_policies_resource_patterns_and_conditions(moorage, iam, cluster):
     assert error_of(excinfo)[0] == "AccessDeniedException"
 
 
+def test_joining_a_group_is_authorised_on_the_group(moorage, iam):
+    """Rights over one's own user (a common self-service policy) must not let a user join the admins."""
+    iam.create_group(GroupName="authz-admins")
+    iam.attach_group_policy(GroupName="authz-admins", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.create_group(GroupName="authz-joinable")
+    user = User(moorage, iam, "authz-self-service", document(
+        allow("iam:*", f"arn:aws:iam::{ACCOUNT_ID}:user/${{aws:username}}"),
+        allow("iam:AddUserToGroup", f"arn:aws:iam::{ACCOUNT_ID}:group/authz-joinable"),
+    ))
+    own_iam = user.client("iam", region="us-east-1")
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        own_iam.add_user_to_group(GroupName="authz-admins", UserName=user.name)
+    assert error_of(excinfo) == (
+        "AccessDenied", 403,
+        f"User: {user.arn} is not authorized to perform: iam:AddUserToGroup on resource: "
+        f"arn:aws:iam::{ACCOUNT_ID}:group/authz-admins because no identity-based policy allows the iam:AddUserToGroup action",
+    )
+    own_iam.add_user_to_group(GroupName="authz-joinable", UserName=user.name)
+    assert [g["GroupName"] for g in iam.list_groups_for_user(UserName=user.name)["Groups"]] == ["authz-joinable"]
+
+
 def test_a_removed_policy_stops_working_at_once(moorage, iam):
     user = User(moorage, iam, "authz-revoked", document(allow("ec2:DescribeVpcs")))
     ec2 = user.client("ec2")
@@ -427,6 +448,18 @@ def test_signatures_outside_the_window_or_scope(moorage, iam):
     assert status == 403 and "Credential should be scoped to a valid region" in body
     status, body = _send(_signed(moorage, user.key_id, user.secret[:-1] + "X", "us-east-1", "sts"))
     assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in body
+
+
+def test_an_oversized_body_is_the_clients_error(moorage):
+    """A body over the gateway's 16 MiB limit is a 413, not an InternalFailure."""
+    request = urllib.request.Request(
+        moorage.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15&Padding=" + b"a" * (17 * 1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=30)
+    assert excinfo.value.code == 413 and excinfo.value.headers["x-amzn-ErrorType"] == "RequestEntityTooLarge"
+    assert "limited to" in excinfo.value.read().decode()
 
 
 # --- iam:PassRole -----------------------------------------------------------------------------------

@@ -234,8 +234,9 @@ class Authorizer:
 
     def _iam_resource(self, ctx: RequestContext, operation: str, params: dict) -> str:
         entities = IamStore(self.store)
+        # The group before the user: AddUserToGroup and RemoveUserFromGroup act on the group.
         for field_name, kind in (
-            ("UserName", USER), ("GroupName", GROUP), ("InstanceProfileName", INSTANCE_PROFILE), ("RoleName", ROLE),
+            ("GroupName", GROUP), ("UserName", USER), ("InstanceProfileName", INSTANCE_PROFILE), ("RoleName", ROLE),
         ):
             if field_name in params:
                 record = entities.find(ctx.account, kind, params[field_name])

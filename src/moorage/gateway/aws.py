@@ -44,7 +44,10 @@ class AwsEndpoint:
         request_id = new_request_id()
         service_model = None
         try:
-            body = await request.read()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:  # the client's mistake, not an internal failure
+                raise AwsError("RequestEntityTooLarge", f"Request bodies are limited to {MAX_BODY_BYTES} bytes.", 413) from None
             wire = aws_request(request, body)
             service_model, operation = route(wire)
             protocol = service_model.protocol

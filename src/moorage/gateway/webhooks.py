@@ -48,7 +48,10 @@ def verify_token(token: str, cluster_name: str, credentials: CredentialStore) ->
         url = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise TokenRejected("token is not valid base64url") from None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket in the host
+        raise TokenRejected("token URL must be an STS URL with path /") from None
     if parts.scheme not in ("https", "http") or parts.path not in ("/", ""):
         raise TokenRejected("token URL must be an STS URL with path /")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))

@@ -102,6 +102,23 @@ def test_web_identity_tokens(signing_key):
         assert excinfo.value.code == "InvalidIdentityToken"
 
 
+def test_web_identity_tokens_with_odd_claims_are_invalid(signing_key):
+    """A kid that is not a string, or an exp of Infinity or NaN (valid JSON for Python), is STS's
+    InvalidIdentityToken, not an internal error."""
+    keys = {key_id(signing_key.public_key()): signing_key.public_key()}
+    claims = {"iss": "https://issuer", "sub": "s", "aud": "sts.amazonaws.com", "exp": int(time.time()) + 600}
+    header, payload, signature = jwt(signing_key, claims).split(".")
+    odd = [
+        f"{b64url(json.dumps({'alg': 'RS256', 'kid': ['k']}).encode())}.{payload}.{signature}",
+        f"{header}.{b64url(json.dumps({**claims, 'exp': float('inf')}).encode())}.{signature}",
+        f"{header}.{b64url(json.dumps({**claims, 'exp': float('nan')}).encode())}.{signature}",
+    ]
+    for text in odd:
+        with pytest.raises(AwsError) as excinfo:
+            verify_token(read_token(text), keys)
+        assert excinfo.value.code == "InvalidIdentityToken"
+
+
 # --- the authorizer ----------------------------------------------------------------------------------
 
 
@@ -170,6 +187,29 @@ def test_resources_and_pass_role(store):
     with pytest.raises(AwsError):
         require_pass_role(ctx, role, service="ec2.amazonaws.com")
     require_pass_role(root_context(), role)  # the root is never checked
+
+
+def test_group_membership_is_authorised_on_the_group(store):
+    """AddUserToGroup and RemoveUserFromGroup act on the group: rights over one's own user must not
+    let a user join the admins' group."""
+    iam = IamService(store, "AKIAROOT")
+    authorizer = Authorizer(store)
+    arn = iam.CreateUser(root_context(), {"UserName": "mallory"})["User"]["Arn"]
+    iam.CreateGroup(root_context(), {"GroupName": "admins"})
+    iam.CreateGroup(root_context(), {"GroupName": "readers"})
+    iam.PutUserPolicy(root_context(), {"UserName": "mallory", "PolicyName": "self", "PolicyDocument": policy(
+        {"Effect": "Allow", "Action": "iam:*", "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"},
+        {"Effect": "Allow", "Action": "iam:AddUserToGroup", "Resource": f"arn:aws:iam::{ACCOUNT}:group/readers"},
+    )})
+    ctx = user_context(arn, authorizer)
+    assert authorizer.resource_of(ctx, "iam", "RemoveUserFromGroup", {"GroupName": "admins", "UserName": "mallory"})[0] == (
+        f"arn:aws:iam::{ACCOUNT}:group/admins"
+    )
+    with pytest.raises(AwsError) as excinfo:
+        authorizer.authorize_call(ctx, "iam", "query", "AddUserToGroup", {"GroupName": "admins", "UserName": "mallory"})
+    assert excinfo.value.code == "AccessDenied"
+    assert f"on resource: arn:aws:iam::{ACCOUNT}:group/admins" in excinfo.value.message
+    authorizer.authorize_call(ctx, "iam", "query", "AddUserToGroup", {"GroupName": "readers", "UserName": "mallory"})
 
 
 def test_sessions_carry_their_account(store):

@@ -75,6 +75,10 @@ def test_token_14_minutes_old_is_still_valid():
             "k8s-aws-v1." + base64.urlsafe_b64encode(b"https://sts.amazonaws.com/?Action=ListUsers").decode().rstrip("="),
             "not a GetCallerIdentity request",
         ),
+        (
+            "k8s-aws-v1." + base64.urlsafe_b64encode(b"https://[sts/?Action=GetCallerIdentity").decode().rstrip("="),
+            "must be an STS URL",
+        ),
     ],
 )
 def test_malformed_tokens_are_rejected(token, reason):

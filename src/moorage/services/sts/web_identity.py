@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -65,6 +66,9 @@ def read_token(token: str) -> WebToken:
     if not isinstance(header, dict) or not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
         raise invalid_identity_token()
     if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("exp"), (int, float)):
+        raise invalid_identity_token()
+    # JSON admits Infinity/NaN and any type of kid: those would fail later as a 500, not as STS's error.
+    if not math.isfinite(claims["exp"]) or not isinstance(header.get("kid", ""), str):
         raise invalid_identity_token()
     return WebToken(header, claims, f"{header_text}.{payload_text}".encode(), signature)
 
