@@ -94,7 +94,8 @@ def _append_section(path: Path, section: str, values: dict[str, str]) -> None:
     existing = path.read_text() if path.exists() else ""
     lines = [f"[{section}]", *(f"{name} = {value}" for name, value in values.items())]
     separator = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
-    with path.open("a") as handle:
+    # Created private (0600), never briefly world-readable: the credentials file holds a secret key.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as handle:
         handle.write(separator + "\n".join(lines) + "\n")
     path.chmod(0o600)
 
