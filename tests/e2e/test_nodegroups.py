@@ -243,3 +243,25 @@ def test_node_and_pod_startup_delays_are_configurable(tmp_path, kubectl):
     finally:
         moorage.stop()
         kill_leftovers(tmp_path)
+
+
+def test_terminated_node_group_instance_is_replaced(cluster, kubectl):
+    moorage, eks, subnets, env = cluster
+    eks.create_nodegroup(clusterName="compute", nodegroupName="asg", subnets=[subnets[0]["SubnetId"]], nodeRole=NODE_ROLE,
+                         scalingConfig={"minSize": 1, "maxSize": 2, "desiredSize": 1}, instanceTypes=["m5.large"])
+    eks.get_waiter("nodegroup_active").wait(clusterName="compute", nodegroupName="asg", WaiterConfig=FAST)
+    ec2 = moorage.client("ec2")
+    (before,) = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:eks:nodegroup-name", "Values": ["asg"]}])["Reservations"]
+                 for i in r["Instances"]]
+    (change,) = ec2.terminate_instances(InstanceIds=[before["InstanceId"]])["TerminatingInstances"]
+    assert (change["PreviousState"]["Name"], change["CurrentState"]["Name"]) == ("running", "shutting-down")
+
+    def replaced():
+        nodes = kubectl_json(kubectl, env, "get", "nodes")["items"]
+        ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
+        # The replacement may get the freed address (and so the node name) again; its instance id is new.
+        return ready if len(nodes) == 1 and ready and not ready[0]["spec"]["providerID"].endswith(before["InstanceId"]) else None
+
+    wait_for(replaced)  # as an Auto Scaling group does: the instance goes and a new one takes its place
+    group = eks.describe_nodegroup(clusterName="compute", nodegroupName="asg")["nodegroup"]
+    assert group["status"] == "ACTIVE" and group["scalingConfig"]["desiredSize"] == 1

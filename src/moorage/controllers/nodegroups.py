@@ -61,6 +61,11 @@ class NodegroupReconciler:
                 await ensure_role_mapping(kube, record.spec["nodeRole"], "EC2_LINUX")
             record = self.store.merge_status(record, nodeRoleMapped=True)
         instances = list(record.status.get("instances", []))
+        terminated = [i for i in instances if i["instanceId"] in set(record.spec.get("_terminations", []))]
+        for instance in terminated:  # EC2 TerminateInstances: the node goes at once (no drain), a replacement follows
+            await self.backend.delete_node(context, instance["nodeName"])
+            instances.remove(instance)
+            record = self.store.merge_status(record, instances=instances)
         desired = record.spec["scalingConfig"]["desiredSize"]
         issues = []
         if len(instances) < desired:

@@ -16,16 +16,17 @@ import time
 from datetime import datetime, timezone
 
 from ...gateway.protocols.errors import AwsError
-from ...store import Key, Record, SqliteStore
+from ...store import Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
 from ..regions import partition
 from .instance_types import CATALOG
-from .instances import NITRO_INSTANCE_FIELDS
+from .instances import NITRO_INSTANCE_FIELDS, NODEGROUP
 from .network import all_subnets, find_subnet
 from .nodes import instance_id, is_reserved_address
 
 INSTANCE = "instance"
 MAX_INSTANCES_PER_LAUNCH = 1000
+MAX_REMEMBERED_TERMINATIONS = 100
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 TERMINATED_VISIBLE_SECONDS = 3600  # EC2 keeps describing terminated instances for about an hour
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}
@@ -163,14 +164,19 @@ def terminate_instances(store: SqliteStore, ctx: RequestContext, params: dict) -
         if not INSTANCE_ID.match(ident):
             raise AwsError("InvalidInstanceID.Malformed", f'Invalid id: "{ident}"')
     records = {i: store.get(Key(ctx.account, ctx.region, INSTANCE, i)) for i in dict.fromkeys(ids)}
-    missing = [i for i, r in records.items() if r is None]
+    grouped = {i["instanceId"]: r.key for r in store.list(ctx.account, ctx.region, NODEGROUP) for i in r.status.get("instances", [])}
+    missing = [i for i, r in records.items() if r is None and i not in grouped]
     if missing:
         noun = "instance ID" if len(missing) == 1 else "instance IDs"
         verb = "does not exist" if len(missing) == 1 else "do not exist"
         raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
     changes = []
-    for record in records.values():
-        assert record is not None
+    in_groups = [i for i, r in records.items() if r is None]
+    for ident in in_groups:
+        _terminate_in_group(store, grouped[ident], ident)
+        changes.append({"InstanceId": ident, "CurrentState": {"Code": STATE_CODES["shutting-down"], "Name": "shutting-down"},
+                        "PreviousState": {"Code": STATE_CODES["running"], "Name": "running"}})
+    for record in (r for r in records.values() if r is not None):
         previous = record.status.get("state", "pending")
         if not record.deleting:
             record = store.mark_deleting(record)
@@ -183,6 +189,18 @@ def terminate_instances(store: SqliteStore, ctx: RequestContext, params: dict) -
             }
         )
     return {"TerminatingInstances": changes}
+
+
+def _terminate_in_group(store: SqliteStore, group: Key, instance_id: str) -> None:
+    """Ask the node group's reconciler to end one of its instances; as an Auto Scaling group does, it
+    then launches a replacement to keep the desired size."""
+    while (record := store.get(group)) is not None:
+        wanted = [*record.spec.get("_terminations", []), instance_id][-MAX_REMEMBERED_TERMINATIONS:]
+        try:
+            store.update_spec(record, {**record.spec, "_terminations": wanted})
+            return
+        except Conflict:
+            continue
 
 
 def state_of(record: Record) -> str:
