@@ -144,3 +144,18 @@ def test_tags_through_the_association_arn(store, eks):
     with pytest.raises(AwsError) as raised:
         eks.ListTagsForResource(CTX, {"resourceArn": arn[:-1] + ("b" if arn[-1] != "b" else "c")})
     assert raised.value.code == "NotFoundException"
+
+
+def test_nothing_new_joins_a_cluster_being_deleted(store, eks):
+    arn = role(store, "pods")
+    subnets = [s["SubnetId"] for s in default_subnets(CTX.account, CTX.region)][:2]
+    eks.CreateCluster(CTX, {"name": "going", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks",
+                            "resourcesVpcConfig": {"subnetIds": subnets}, "accessConfig": {"authenticationMode": "API"}})
+    eks.DeleteCluster(CTX, {"name": "going"})
+    for call in (
+        lambda: eks.CreatePodIdentityAssociation(CTX, {"clusterName": "going", "namespace": "default", "serviceAccount": "app", "roleArn": arn}),
+        lambda: eks.CreateAccessEntry(CTX, {"clusterName": "going", "principalArn": arn}),
+    ):
+        with pytest.raises(AwsError) as excinfo:
+            call()
+        assert (excinfo.value.code, excinfo.value.message) == ("InvalidRequestException", "Cluster 'going' is in DELETING status")

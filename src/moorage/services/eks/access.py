@@ -265,6 +265,7 @@ class AccessEntries:
     def create(self, ctx: RequestContext, params: dict) -> dict:
         cluster_name, principal = params["clusterName"], params["principalArn"]
         cluster = self.cluster(ctx, cluster_name)
+        self.clusters.get_not_deleting(ctx, cluster_name)
         entry_type = params.get("type") or "STANDARD"
         if entry_type not in ENTRY_TYPES:
             raise invalid(f"The specified type {entry_type} is invalid. Valid types are {', '.join(ENTRY_TYPES)}.", cluster_name)

@@ -251,6 +251,14 @@ class Clusters:
             raise names.cluster_not_found(name)
         return record
 
+    def get_not_deleting(self, ctx: RequestContext, name: str) -> Record:
+        """The cluster, for creating something in it: nothing new may join a cluster being deleted (it
+        would outlive the cluster's clean-up and be inherited by a later cluster of the same name)."""
+        record = self.get(ctx, name)
+        if record.deleting:
+            raise names.invalid_request(f"Cluster '{name}' is in DELETING status", name)
+        return record
+
     def create(self, ctx: RequestContext, params: dict) -> dict:
         name = params["name"]
         token = params.get("clientRequestToken")

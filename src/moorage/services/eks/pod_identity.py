@@ -188,7 +188,7 @@ class PodIdentityAssociations:
 
     def create(self, ctx: RequestContext, params: dict) -> dict:
         cluster_name, namespace, service_account = params["clusterName"], params["namespace"], params["serviceAccount"]
-        cluster = self.clusters.get(ctx, cluster_name)
+        cluster = self.clusters.get_not_deleting(ctx, cluster_name)
         check_names(namespace, service_account, cluster_name)
         key = association_key(cluster.key, namespace, service_account)
         token = params.get("clientRequestToken")
