@@ -253,6 +253,9 @@ def test_terminated_node_group_instance_is_replaced(cluster, kubectl):
     ec2 = moorage.client("ec2")
     (before,) = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:eks:nodegroup-name", "Values": ["asg"]}])["Reservations"]
                  for i in r["Instances"]]
+    ec2.create_tags(Resources=[before["InstanceId"]], Tags=[{"Key": "owner", "Value": "ops"}])
+    (tagged,) = [i for r in ec2.describe_instances(InstanceIds=[before["InstanceId"]])["Reservations"] for i in r["Instances"]]
+    assert {"Key": "owner", "Value": "ops"} in tagged["Tags"] and {"Key": "eks:nodegroup-name", "Value": "asg"} in tagged["Tags"]
     (change,) = ec2.terminate_instances(InstanceIds=[before["InstanceId"]])["TerminatingInstances"]
     assert (change["PreviousState"]["Name"], change["CurrentState"]["Name"]) == ("running", "shutting-down")
 

@@ -331,3 +331,20 @@ def test_run_instances_launches_at_most_the_instance_limit(ec2, ctx, store):
     assert store.list(ACCOUNT, REGION, "instance") == []
     launched = call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=5000, InstanceType="t3.micro")
     assert len(launched["Instances"]) == 1000  # as many as the limit allows, as EC2 does between MinCount and MaxCount
+
+
+def test_instances_take_tags_like_other_resources(ec2, ctx, store):
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="m5.large",
+                    TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "one"}]}])
+    instance = launched["Instances"][0]["InstanceId"]
+    call(ec2, ctx, "CreateTags", Resources=[instance], Tags=[{"Key": "team", "Value": "web"}, {"Key": "tier", "Value": "1"}])
+    described = call(ec2, ctx, "DescribeInstances", InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == {"Name": "one", "team": "web", "tier": "1"}
+    call(ec2, ctx, "DeleteTags", Resources=[instance], Tags=[{"Key": "tier"}])
+    tags = call(ec2, ctx, "DescribeTags", Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
+    assert [(t["Key"], t["Value"], t["ResourceType"]) for t in tags] == [("Name", "one", "instance"), ("team", "web", "instance")]
+    with pytest.raises(AwsError) as excinfo:
+        call(ec2, ctx, "CreateTags", Resources=[instance, "i-0123456789abcdef0"], Tags=[{"Key": "x", "Value": "y"}])
+    assert excinfo.value.code == "InvalidInstanceID.NotFound"
+    described = call(ec2, ctx, "DescribeInstances", InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert "x" not in {t["Key"] for t in described["Tags"]}  # nothing changed when one id was unknown

@@ -52,7 +52,8 @@ NITRO_INSTANCE_FIELDS = {
 
 def instance_view(record: Record, instance: dict, account: str, region: str, vpc_id: str | None = None) -> dict:
     instance_type = CATALOG.get(instance["instanceType"])
-    tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node"}
+    tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node",
+            **record.spec.get("_instanceTags", {}).get(instance["instanceId"], {})}
     return {
         "InstanceId": instance["instanceId"],
         "ImageId": ami_id(region, record.spec["amiType"], record.spec.get("releaseVersion")),

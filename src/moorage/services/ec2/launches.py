@@ -256,3 +256,44 @@ def launched_instances(store: SqliteStore, account: str, region: str) -> list[di
 def launched_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
     """The addresses and pod blocks self-managed instances hold (terminated ones have let theirs go)."""
     return [r.status for r in store.list(account, region, INSTANCE) if r.status.get("privateIp")]
+
+
+# ---- tags on instances (EC2 CreateTags/DeleteTags), self-managed and node-group ones alike
+
+
+def _instance_owner(store: SqliteStore, ctx: RequestContext, instance: str) -> Key | None:
+    """The record an instance's tags live in: its own (self-managed) or its node group's."""
+    key = Key(ctx.account, ctx.region, INSTANCE, instance)
+    if store.get(key) is not None:
+        return key
+    return next((r.key for r in store.list(ctx.account, ctx.region, NODEGROUP)
+                 if any(i["instanceId"] == instance for i in r.status.get("instances", []))), None)
+
+
+def instance_tag_owners(store: SqliteStore, ctx: RequestContext, instances: list[str]) -> dict[str, Key]:
+    """Each instance's owner; an unknown instance is InvalidInstanceID.NotFound, before anything changes."""
+    owners = {}
+    for instance in instances:
+        owner = _instance_owner(store, ctx, instance)
+        if owner is None:
+            raise AwsError("InvalidInstanceID.NotFound", f"The instance ID '{instance}' does not exist")
+        owners[instance] = owner
+    return owners
+
+
+def change_instance_tags(store: SqliteStore, owner: Key, instance: str, change) -> None:
+    """Apply change(dict of tags) to an instance's tags with compare-and-set."""
+    while (record := store.get(owner)) is not None:
+        spec = dict(record.spec)
+        if owner.kind == INSTANCE:
+            spec["tags"] = dict(spec["tags"])
+            change(spec["tags"])
+        else:  # a node-group instance: tags added to what the group's own tags give it
+            extra = {k: dict(v) for k, v in spec.get("_instanceTags", {}).items()}
+            change(extra.setdefault(instance, {}))
+            spec["_instanceTags"] = extra
+        try:
+            store.update_spec(record, spec)
+            return
+        except Conflict:
+            continue

@@ -19,6 +19,8 @@ from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, NotFound, Record
 from ..base import RequestContext, match_filters, offset_page
 from ..regions import availability_zones
+from .instances import instances as node_group_instances
+from .launches import change_instance_tags, instance_tag_owners, launched_instances
 from .network import (
     ID_FIELDS,
     INTERNET_GATEWAY,
@@ -895,8 +897,12 @@ class NetworkOperations:
     def CreateTags(self, ctx: RequestContext, params: dict) -> dict:
         tags = params.get("Tags") or []
         merge_tags([], tags)  # checks keys before anything is written
-        for kind, resource in self._taggable(ctx, params["Resources"]):
+        instance_ids, others = _split_instances(params["Resources"])
+        owners = instance_tag_owners(self.store, ctx, instance_ids)
+        for kind, resource in self._taggable(ctx, others):
             self._change(ctx, kind, resource, lambda spec: spec.update(Tags=merge_tags(spec["Tags"], tags)))
+        for instance, owner in owners.items():
+            change_instance_tags(self.store, owner, instance, lambda current: current.update({t["Key"]: t.get("Value", "") for t in tags}))
         return {}
 
     def DeleteTags(self, ctx: RequestContext, params: dict) -> dict:
@@ -911,8 +917,18 @@ class NetworkOperations:
                 if not any(t["Key"] == w.get("Key") and ("Value" not in w or t["Value"] == w["Value"]) for w in wanted)
             ]
 
-        for kind, resource in self._taggable(ctx, params["Resources"]):
+        instance_ids, others = _split_instances(params["Resources"])
+        owners = instance_tag_owners(self.store, ctx, instance_ids)
+        for kind, resource in self._taggable(ctx, others):
             self._change(ctx, kind, resource, drop)
+
+        def drop_from(current: dict) -> None:
+            for key in list(current):
+                if wanted is None or any(key == w.get("Key") and ("Value" not in w or current[key] == w["Value"]) for w in wanted):
+                    del current[key]
+
+        for instance, owner in owners.items():
+            change_instance_tags(self.store, owner, instance, drop_from)
         return {}
 
     def DescribeTags(self, ctx: RequestContext, params: dict) -> dict:
@@ -921,6 +937,10 @@ class NetworkOperations:
             for kind in (VPC, SUBNET, SECURITY_GROUP, INTERNET_GATEWAY, ROUTE_TABLE)
             for spec in self._all(ctx, kind)
             for tag in spec["Tags"]
+        ] + [
+            {"Key": tag["Key"], "Value": tag["Value"], "ResourceId": instance["InstanceId"], "ResourceType": "instance"}
+            for instance in node_group_instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
+            for tag in instance["Tags"]
         ]
         descriptions = match_filters(
             descriptions,
@@ -934,3 +954,9 @@ class NetworkOperations:
         )
         descriptions.sort(key=lambda d: (d["ResourceId"], d["Key"]))
         return page(params, descriptions, "Tags")
+
+
+def _split_instances(resources: list[str]) -> tuple[list[str], list[str]]:
+    """Instance ids (tagged where their instance is recorded) and the network resources' ids."""
+    instances = [r for r in resources if r.startswith("i-")]
+    return instances, [r for r in resources if not r.startswith("i-")]
