@@ -92,6 +92,15 @@ def token_review(body: dict, authenticated: bool, user: dict | None = None, erro
     return {"apiVersion": body.get("apiVersion", "authentication.k8s.io/v1"), "kind": "TokenReview", "status": status}
 
 
+async def review_body(request: web.Request) -> dict | None:
+    """The review kube-apiserver posts (a JSON object), or None for anything else."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 class TokenReviewWebhook:
     """POST /_moorage/webhooks/authenticate/{cluster_id}: kube-apiserver's TokenReview.
 
@@ -104,10 +113,9 @@ class TokenReviewWebhook:
         self.identities = identities
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body is not JSON"}, status=400)
+        body = await review_body(request)
+        if body is None:
+            return web.json_response({"error": "body is not a JSON object"}, status=400)
         cluster = self.cluster_for_id(request.match_info["cluster_id"])
         if cluster is None:
             return web.json_response(token_review(body, False, error="unknown cluster"))
@@ -134,10 +142,9 @@ class AuthorizationWebhook:
         self.cluster_for_id = cluster_for_id
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body is not JSON"}, status=400)
+        body = await review_body(request)
+        if body is None:
+            return web.json_response({"error": "body is not a JSON object"}, status=400)
         cluster = self.cluster_for_id(request.match_info["cluster_id"])
         allowed, reason = (False, "unknown cluster") if cluster is None else authorize(self.store, cluster, body.get("spec") or {})
         # "No opinion" carries no reason, so kube-apiserver's Forbidden message reads as on EKS.

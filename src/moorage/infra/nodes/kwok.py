@@ -299,23 +299,21 @@ def kwok_stages(settings: KwokSettings) -> list[dict]:
             {"statusTemplate": NODE_HEARTBEAT_TEMPLATE},
             _delay(settings.node_status_update_seconds, settings.node_status_update_seconds * 0.1, None),
         ),
-        _stage(
-            "pod-running", "Pod",
-            [not_deleted,
-             {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
-             {"key": _READY, "operator": "NotIn", "values": ["True"]},
-             {"key": ".spec.schedulerName", "operator": "NotIn", "values": [FARGATE_SCHEDULER]}],
-            {"statusTemplate": POD_RUNNING_TEMPLATE},
-            _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
-        ),
-        _stage(
-            "pod-running-fargate", "Pod",
-            [not_deleted,
-             {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
-             {"key": _READY, "operator": "NotIn", "values": ["True"]},
-             {"key": ".spec.schedulerName", "operator": "In", "values": [FARGATE_SCHEDULER]}],
-            {"statusTemplate": POD_RUNNING_FARGATE_TEMPLATE},
-            _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
+        # Pods on EC2 nodes get an address from their node's pod block; Fargate pods their node's own.
+        *(
+            _stage(
+                name, "Pod",
+                [not_deleted,
+                 {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+                 {"key": _READY, "operator": "NotIn", "values": ["True"]},
+                 {"key": ".spec.schedulerName", "operator": fargate, "values": [FARGATE_SCHEDULER]}],
+                {"statusTemplate": template},
+                _delay(settings.pod_startup_delay, settings.pod_startup_jitter, _OVERRIDE),
+            )
+            for name, fargate, template in (
+                ("pod-running", "NotIn", POD_RUNNING_TEMPLATE),
+                ("pod-running-fargate", "In", POD_RUNNING_FARGATE_TEMPLATE),
+            )
         ),
         _stage(
             "pod-job-succeeded", "Pod",
