@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,15 +27,32 @@ from report import write_section  # noqa: E402
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
-
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_pods(moorage: Moorage, count: int) -> float:
-    """Seconds from creating a Deployment of `count` pods to all of them Running.
+def component_cpu(workdir: Path) -> dict[str, float]:
+    """CPU seconds used so far by each process working for this Moorage (its cmdline names the workdir)."""
+    used: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if str(workdir).encode() not in b" ".join(argv):
+                continue
+            name = Path(argv[0].decode()).name
+            name = "moorage" if name.startswith("python") else name
+            used[name] = used.get(name, 0.0) + cpu_seconds(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return used
 
-    Progress is read from the Deployment's status (cheap); the end is confirmed by listing the pods.
+
+def run_pods(moorage: Moorage, count: int, deployments: int = 1, namespaces: int = 1) -> float:
+    """Seconds from creating `deployments` Deployments (spread over `namespaces` namespaces) holding `count`
+    pods between them to all of those pods Running.
+
+    Progress is read from the Deployments' status (cheap); the end is confirmed by listing the pods.
     One `aws eks get-token` token serves every kubectl call, so the polling costs the machine little."""
     kubectl = str(locate("kubectl", "1.37.2"))
     env = {**moorage.env(), "KUBECONFIG": str(moorage.workdir / "kubeconfig")}
@@ -42,17 +60,31 @@ def run_pods(moorage: Moorage, count: int) -> float:
     token = json.loads(subprocess.run([sys.executable, "-m", "awscli", "eks", "get-token", "--cluster-name", "scale"],
                                       env=env, check=True, capture_output=True, text=True).stdout)["status"]["token"]
 
-    def kubectl_out(*args: str) -> str:
-        return subprocess.run([kubectl, f"--token={token}", *args], env=env, check=True, capture_output=True, text=True).stdout
+    def kubectl_out(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run([kubectl, f"--token={token}", *args], env=env, check=True, capture_output=True, text=True,
+                              input=stdin).stdout
 
+    names = [f"load-{index}" for index in range(namespaces)] if namespaces > 1 else ["default"]
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in names if name != "default"]
+    for index in range(deployments):
+        replicas = count // deployments + (1 if index < count % deployments else 0)
+        labels = {"app": f"load-{index}"}
+        objects.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"load-{index}", "namespace": names[index % len(names)], "labels": {"bench": "load"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]}}},
+        })
     started = time.perf_counter()
-    kubectl_out("create", "deployment", "load", "--image=registry.k8s.io/pause:3.10", f"--replicas={count}")
+    kubectl_out("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
     while True:
-        ready = int(kubectl_out("get", "deployment", "load", "-o", "jsonpath={.status.readyReplicas}") or 0)
+        ready = sum(int(n) for n in kubectl_out(
+            "get", "deployments", "-A", "-l", "bench=load", "-o", "jsonpath={.items[*].status.readyReplicas}").split())
         print(f"  {ready}/{count} pods Ready after {time.perf_counter() - started:.1f} s", flush=True)
         if ready >= count:
             elapsed = time.perf_counter() - started
-            running = kubectl_out("get", "pods", "-l", "app=load", "--field-selector=status.phase=Running", "--no-headers",
+            running = kubectl_out("get", "pods", "-A", "--field-selector=status.phase=Running", "--no-headers",
                                   "-o", "custom-columns=N:.metadata.name")
             if len(running.split()) >= count:
                 return elapsed
@@ -63,7 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=100, help="nodes in all groups together")
     parser.add_argument("--groups", type=int, default=1)
-    parser.add_argument("--pods", type=int, default=0, help="then create a Deployment of this many pods")
+    parser.add_argument("--pods", type=int, default=0, help="then create Deployments holding this many pods")
+    parser.add_argument("--deployments", type=int, default=1, help="how many Deployments share the pods")
+    parser.add_argument("--namespaces", type=int, default=1, help="how many namespaces the Deployments spread over")
     args = parser.parse_args()
     def size(index: int) -> int:  # the nodes spread over the groups, the first ones taking the remainder
         return args.nodes // args.groups + (1 if index < args.nodes % args.groups else 0)
@@ -94,17 +128,21 @@ def main() -> None:
                     pending.discard(name)
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        pods_elapsed = run_pods(moorage, args.pods) if args.pods else None
+        cpu_before = component_cpu(moorage.workdir)
+        pods_elapsed = run_pods(moorage, args.pods, args.deployments, args.namespaces) if args.pods else None
+        pod_cpu = {name: used - cpu_before.get(name, 0.0) for name, used in component_cpu(moorage.workdir).items()}
         pid = moorage.process.pid
         before = cpu_seconds(pid)
         time.sleep(30)
         idle_cpu = (cpu_seconds(pid) - before) / 30 * 100
         rss = rss_kib(pid) / 1024
+    workload = f" --pods {args.pods} --deployments {args.deployments} --namespaces {args.namespaces}" if args.pods else ""
     body = f"""
-`bench/nodegroup_scale.py --nodes {args.nodes} --groups {args.groups}`: CreateNodegroup (m5.large, three zones) until every
-group is ACTIVE, i.e. all its kwok-simulated nodes are registered and Ready in the real kube-apiserver.
+`bench/nodegroup_scale.py --nodes {args.nodes} --groups {args.groups}{workload}`: CreateNodegroup (m5.large, three zones)
+until every group is ACTIVE, i.e. all its kwok-simulated nodes are registered and Ready in the real kube-apiserver;
+then {args.deployments} Deployment(s) in {args.namespaces} namespace(s) holding {args.pods} pods between them, until all are Running.
 
-| nodes | groups | CreateNodegroup → ACTIVE (s) | pods | Deployment → all pods Running (s) | Moorage CPU while the nodes idle | Moorage RSS |
+| nodes | groups | CreateNodegroup → ACTIVE (s) | pods | Deployments → all pods Running (s) | Moorage CPU while the nodes idle | Moorage RSS |
 |---|---|---|---|---|---|---|
 | {args.nodes} | {args.groups} | {elapsed:.2f} | {args.pods} | {f"{pods_elapsed:.1f}" if pods_elapsed else "-"} | {idle_cpu:.1f}% of a core | {rss:.0f} MiB |
 
@@ -112,8 +150,17 @@ Targets: 100 nodes in ≤ 3 s; 1,000 nodes over three groups in ≤ 20 s; 10,000
 Pods are created by the real kube-controller-manager, placed by the real kube-scheduler, and made
 Running (with addresses from their node's pod block) by kwok.
 """
+    if pods_elapsed:
+        total = sum(pod_cpu.values())
+        body += f"""
+CPU used while the pods started ({total:.0f} CPU-seconds in {pods_elapsed:.0f} s; the machine has {os.cpu_count()} cores):
+
+| process | CPU-seconds | share |
+|---|---|---|
+""" + "".join(f"| {name} | {used:.0f} | {used / total:.0%} |\n" for name, used in sorted(pod_cpu.items(), key=lambda i: -i[1]) if used >= 0.5)
     print(body)
     title = f"Node groups: {args.nodes} nodes in {args.groups} group(s)" + (f", {args.pods} pods" if args.pods else "")
+    title += f" in {args.deployments} Deployments" if args.deployments > 1 else ""
     write_section(title, body)
 
 

@@ -26,10 +26,11 @@ COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # clusters: upstream's defaults (20 and 50 requests/s) would take minutes to create and bind 10,000 pods.
 CLIENT_QPS = 300
 CLIENT_BURST = 600
-# Soft heap limits (GOMEMLIMIT): below them the Go GC runs as usual (GOGC=100). Earlier limits of 150/60/40 MiB
-# trimmed an idle cluster's RSS by ~55 MiB but made the GC take half of kube-apiserver's CPU once 1,000 nodes and
-# thousands of pods pushed its heap past 150 MiB: pods then started 10x slower. These leave room for that scale.
-GO_MEMORY_LIMITS = {"kube-apiserver": "1GiB", "kube-controller-manager": "400MiB", "kube-scheduler": "250MiB"}
+# Soft heap limits (GOMEMLIMIT): below them the Go GC runs as usual (GOGC=100), so they cost an idle cluster
+# nothing; they only cap a runaway heap. A limit the heap reaches makes the GC run nearly non-stop: at 1 GiB,
+# kube-apiserver with 1,000 nodes and 10,000 pods (heap ~1 GiB) spent most of its CPU collecting and pods
+# started up to twice as slowly (docs/benchmarks.md). These leave room for that scale with a margin.
+GO_MEMORY_LIMITS = {"kube-apiserver": "4GiB", "kube-controller-manager": "1536MiB", "kube-scheduler": "1GiB"}
 
 
 @dataclass(frozen=True)

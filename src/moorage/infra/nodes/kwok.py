@@ -108,7 +108,7 @@ class KwokSettings:
     # Extra kwok Stage objects (dicts). One with the same metadata.name as a built-in stage replaces it.
     extra_stages: Sequence[Mapping[str, Any]] = ()
     log_level: str = "WARN"  # kwok --v: DEBUG, INFO, WARN, ERROR (INFO logs every lease renewal)
-    memory_limit: str = "400MiB"  # GOMEMLIMIT (soft): room for thousands of nodes and pods without GC thrash
+    memory_limit: str = "1GiB"  # GOMEMLIMIT (soft): room for thousands of nodes and pods without GC thrash
 
 
 # --------------------------------------------------------------------------------------------------------------------
