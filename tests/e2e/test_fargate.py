@@ -156,6 +156,16 @@ def test_fargate_profile_places_each_pod_on_its_own_node(tmp_path, kubectl):
         kubectl_run(kubectl, env, "apply", "-f", "-", stdin=DEPLOYMENT % {"namespace": "serverless", "replicas": 1})
         wait_for(lambda: len(running_pods(kubectl, env, "serverless")) == 1 and len(fargate_nodes(kubectl, env)) == 1)
 
+        # A Job's pod that completes keeps its Fargate node until the pod is deleted, as on EKS.
+        kubectl_run(kubectl, env, "create", "job", "once", "-n", "serverless", "--image=busybox")
+        done = wait_for(lambda: [p for p in kubectl_json(kubectl, env, "get", "pods", "-n", "serverless", "-l", "job-name=once")["items"]
+                                 if p["status"].get("phase") == "Succeeded"])
+        assert done[0]["spec"]["schedulerName"] == "fargate-scheduler"
+        assert done[0]["spec"]["nodeName"] in {n["metadata"]["name"] for n in fargate_nodes(kubectl, env)}
+        kubectl_run(kubectl, env, "delete", "job", "once", "-n", "serverless", "--cascade=foreground")
+        wait_for(lambda: done[0]["spec"]["nodeName"] not in {n["metadata"]["name"] for n in fargate_nodes(kubectl, env)})
+        assert len(fargate_nodes(kubectl, env)) == 1
+
         # Deleting the profile deletes its pods and their nodes; the recreated pod matches no profile.
         eks.delete_fargate_profile(clusterName="serverless", fargateProfileName="fp-serverless")
         eks.get_waiter("fargate_profile_deleted").wait(clusterName="serverless", fargateProfileName="fp-serverless", WaiterConfig=FAST)
