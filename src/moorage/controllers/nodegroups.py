@@ -17,13 +17,12 @@ from collections import Counter
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
-from ..services.ec2.launches import launched_addresses
+from ..services.ec2.launches import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode
 from ..services.eks.aws_auth import ensure_role_mapping
 from ..services.eks.clusters import UPDATE
-from ..services.eks.fargate import fargate_addresses
 from ..services.eks.nodegroups import NODEGROUP, cluster_of
 from ..store import Conflict, Key, Record, SqliteStore
 from .clusters import ClusterReconciler, complete_update
@@ -293,12 +292,6 @@ class SubnetSpace:
 def place_in_subnet(cidr: str, pods: int, taken: set[str], blocks: list) -> tuple[str, object] | None:
     """A node address (lowest free, above AWS's four reserved) and a pod block (highest free), or None."""
     return SubnetSpace(cidr, taken, blocks).place(pods)
-
-
-def instances_holding_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
-    """Every instance holding an address and pod block in the region: node groups', self-managed ones, Fargate nodes."""
-    grouped = [i for r in store.list(account, region, NODEGROUP) for i in r.status.get("instances", [])]
-    return grouped + launched_addresses(store, account, region) + fargate_addresses(store, account, region)
 
 
 def nodegroups_of_cluster(store: SqliteStore, cluster: Key) -> list[Key]:

@@ -149,17 +149,25 @@ class SqliteStore:
     # Writes (compare-and-set on version)
 
     def create(self, key: Key, spec: dict[str, Any], status: dict[str, Any] | None = None) -> Record:
+        return self._insert([(key, spec, status or {})])[0]
+
+    def create_all(self, records: list[tuple[Key, dict[str, Any]]]) -> list[Record]:
+        """Create several records (key, spec) in one transaction: all of them, or (on a crash or a clash) none."""
+        return self._insert([(key, spec, {}) for key, spec in records])
+
+    def _insert(self, rows: list[tuple[Key, dict[str, Any], dict[str, Any]]]) -> list[Record]:
         now = time.time()
         try:
             with self._transaction() as db:
-                db.execute(
+                db.executemany(
                     "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
-                    (key.account, key.region, key.kind, key.name, _dump(spec), _dump(status or {}), now, now),
+                    [(k.account, k.region, k.kind, k.name, _dump(spec), _dump(status), now, now) for k, spec, status in rows],
                 )
         except sqlite3.IntegrityError as error:
-            raise AlreadyExists(str(key)) from error
-        self._announce(key)
-        return self.require(key)
+            raise AlreadyExists(", ".join(str(key) for key, _, _ in rows)) from error
+        for key, _, _ in rows:
+            self._announce(key)
+        return [self.require(key) for key, _, _ in rows]
 
     def _write(self, record: Record, sets: str, args: list[Any]) -> Record:
         key = record.key
@@ -204,15 +212,21 @@ class SqliteStore:
         return self._write(record, "deleting=1, generation=generation+1", [])
 
     def remove(self, record: Record) -> None:
-        key = record.key
+        self.remove_all([record])
+
+    def remove_all(self, records: list[Record]) -> None:
+        """Remove several records in one transaction, compare-and-set on each version: all, or none."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM records WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
-                (key.account, key.region, key.kind, key.name, record.version),
-            )
-            if cursor.rowcount != 1:
-                raise Conflict(str(key))
-        self._announce(key)
+            for record in records:
+                key = record.key
+                cursor = db.execute(
+                    "DELETE FROM records WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
+                    (key.account, key.region, key.kind, key.name, record.version),
+                )
+                if cursor.rowcount != 1:
+                    raise Conflict(str(key))
+        for record in records:
+            self._announce(record.key)
 
     # Settings (account credentials and other singletons)
 

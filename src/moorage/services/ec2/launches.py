@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from ...gateway.protocols.errors import AwsError
 from ...store import Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
+from ..eks.fargate import fargate_addresses
 from ..regions import partition
 from .instance_types import CATALOG
 from .instances import NITRO_INSTANCE_FIELDS, NODEGROUP
@@ -93,6 +94,7 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
         raise AwsError("InvalidParameterCombination", "Cannot specify a private IP address when launching more than one instance.")
     if address:
         _check_requested_address(address, subnet["CidrBlock"])
+        _check_address_free(store, ctx, address)
     tags = _tags_for(params, "instance")
     cluster = next((k[len(CLUSTER_TAG_PREFIX):] for k in tags if k.startswith(CLUSTER_TAG_PREFIX)), None)
     cluster = cluster or cluster_from_user_data(params.get("UserData"))
@@ -137,6 +139,24 @@ def _check_requested_address(address: str, cidr: str) -> None:
         raise AwsError("InvalidParameterValue", f"Address {address} does not fall within the subnet's address range")
     if is_reserved_address(cidr, address):
         raise AwsError("InvalidParameterValue", f"Address {address} is in subnet's reserved address range")
+
+
+def _check_address_free(store: SqliteStore, ctx: RequestContext, address: str) -> None:
+    """EC2 refuses, at the call, an address another instance's interface holds: a node's own address
+    (node groups, self-managed instances, Fargate), an address in an EC2 node's pod block (secondary
+    addresses, as the VPC CNI takes them), or one a pending launch asked for. The instance reconciler
+    checks again, for two launches racing for one address."""
+    requested = ipaddress.IPv4Address(address)
+    held = any(
+        h["privateIp"] == address or (h.get("podCidr") and requested in ipaddress.ip_network(h["podCidr"]))
+        for h in instances_holding_addresses(store, ctx.account, ctx.region)
+    )
+    asked_for = any(
+        r.spec.get("requestedIp") == address and not r.deleting and r.status.get("state", "pending") == "pending"
+        for r in store.list(ctx.account, ctx.region, INSTANCE)
+    )
+    if held or asked_for:
+        raise AwsError("InvalidIPAddress.InUse", f"Address {address} is in use.")
 
 
 def _subnet_for(store: SqliteStore, ctx: RequestContext, params: dict) -> dict:
@@ -256,6 +276,13 @@ def launched_instances(store: SqliteStore, account: str, region: str) -> list[di
 def launched_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
     """The addresses and pod blocks self-managed instances hold (terminated ones have let theirs go)."""
     return [r.status for r in store.list(account, region, INSTANCE) if r.status.get("privateIp")]
+
+
+def instances_holding_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:
+    """Every instance holding an address (privateIp) and pod block (podCidr) in the region: node groups',
+    self-managed ones, Fargate nodes. The one view RunInstances and the reconcilers allocate against."""
+    grouped = [i for r in store.list(account, region, NODEGROUP) for i in r.status.get("instances", [])]
+    return grouped + launched_addresses(store, account, region) + fargate_addresses(store, account, region)
 
 
 # ---- tags on instances (EC2 CreateTags/DeleteTags), self-managed and node-group ones alike

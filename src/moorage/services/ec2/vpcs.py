@@ -4,15 +4,17 @@ These resources are plain data (nothing to reconcile): handlers validate as EC2 
 store directly; every resource is `available` as soon as it is created. Records are read and
 written through network.py's helpers, so default and user-created resources behave alike.
 
-The store has no multi-record transactions, so rules that span records (no two overlapping subnets
-in a VPC, one security group of a name per VPC, no subnet in a VPC being deleted) are checked
-before the write and again after it: of two concurrent creators the later one withdraws its record.
+Records born together (a VPC, its main route table and default security group) are created in one
+transaction (store.create_all). Rules that span existing records (no two overlapping subnets in a
+VPC, one security group of a name per VPC, no subnet in a VPC being deleted) are checked before the
+write and again after it: of two concurrent creators the later one withdraws its record.
 """
 
 from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from typing import Any, Callable
 
 from ...gateway.protocols.errors import AwsError
@@ -76,8 +78,13 @@ NOT_FOUND = {
     INTERNET_GATEWAY: ("InvalidInternetGatewayID.NotFound", "The internetGateway ID '{}' does not exist"),
     ROUTE_TABLE: ("InvalidRouteTableID.NotFound", "The routeTable ID '{}' does not exist"),
 }
+# IpProtocol names and numbers EC2 knows by name ("all" is not one: EC2 answers Unknown protocol).
 PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
-             "icmpv6": "icmpv6", "58": "icmpv6", "-1": "-1", "all": "-1"}
+             "icmpv6": "icmpv6", "58": "icmpv6", "-1": "-1"}
+PORT_RANGE_PROTOCOLS = ("tcp", "udp")
+ICMP_PROTOCOLS = ("icmp", "icmpv6")
+# AWS-managed (pl-63a5400a) and customer-managed (17 hex digits) prefix list ids.
+PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 # CreateRoute targets other than internet gateways, none of which Moorage has: (code, noun).
 OTHER_ROUTE_TARGETS = {
     "NatGatewayId": ("InvalidNatGatewayID.NotFound", "natGateway"),
@@ -154,6 +161,70 @@ def select(items: list[dict], ids: list[str] | None, id_field: str, kind: str) -
         if wanted not in by_id:
             raise not_found(kind, wanted)
     return [by_id[i] for i in dict.fromkeys(ids)]
+
+
+def rule_protocol(value: str | None) -> str:
+    """An IpProtocol as EC2 stores it: tcp, udp, icmp, icmpv6, -1 (all) or another protocol's number."""
+    if not value:
+        raise AwsError(
+            "InvalidParameterValue",
+            "Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly.",
+        )
+    raw = value.lower()
+    if raw.isdigit():
+        raw = str(int(raw))
+    protocol = PROTOCOLS.get(raw) or (raw if raw.isdigit() and int(raw) <= 255 else None)
+    if protocol is None:
+        raise AwsError("InvalidParameterValue", f"Invalid value '{value}' for IP protocol. Unknown protocol.")
+    return protocol
+
+
+def rule_ports(permission: dict, protocol: str) -> dict:
+    """FromPort/ToPort as EC2 checks them: a port range for TCP/UDP, an ICMP type and code (-1: all) for
+    ICMP; any other protocol covers every port, so ports given with it are ignored, as EC2 does."""
+    if protocol not in PORT_RANGE_PROTOCOLS + ICMP_PROTOCOLS:
+        return {}
+    low, high = permission.get("FromPort"), permission.get("ToPort")
+    if low is None or high is None:
+        label = "TCP/UDP" if protocol in PORT_RANGE_PROTOCOLS else "ICMP"
+        raise AwsError("InvalidParameterValue", f"Invalid value 'Must specify both from and to ports with {label}.' for portRange.")
+    if protocol in PORT_RANGE_PROTOCOLS:
+        if not 0 <= low <= high <= 65535:
+            raise AwsError("InvalidParameterValue", f"Invalid TCP/UDP port range: from port {low}, to port {high}.")
+    elif not -1 <= low <= 255:
+        raise AwsError("InvalidParameterValue", f"ICMP type ({low}) out of range")
+    elif not -1 <= high <= 255:
+        raise AwsError("InvalidParameterValue", f"ICMP code ({high}) out of range")
+    elif low == -1 and high != -1:
+        raise AwsError("InvalidParameterValue", f"ICMP code ({high}) out of range. ICMP type -1 (all types) allows only code -1.")
+    return {"FromPort": low, "ToPort": high}
+
+
+def missing_parameter(name: str) -> AwsError:
+    return AwsError("MissingParameter", f"The request must contain the parameter {name}")
+
+
+def cidr_source(item: dict, member: str, field: str, network: type) -> dict:
+    """An IpRanges/Ipv6Ranges item as a rule source: its block must be given and well formed."""
+    cidr = item.get(member)
+    if not cidr:
+        raise missing_parameter(member[0].lower() + member[1:])
+    try:
+        network(cidr, strict=True)
+    except ValueError:
+        raise AwsError("InvalidParameterValue", f"CIDR block {cidr} is malformed") from None
+    return {field: cidr}
+
+
+def prefix_list_source(item: dict) -> dict:
+    """A PrefixListIds item as a rule source. Moorage has no prefix lists of its own, while every AWS
+    region has AWS-managed ones (com.amazonaws.<region>.s3, ...): any well-formed id is accepted."""
+    prefix_list = item.get("PrefixListId")
+    if not prefix_list:
+        raise missing_parameter("prefixListId")
+    if not PREFIX_LIST_ID.match(prefix_list):
+        raise AwsError("InvalidPrefixListID.NotFound", f"The prefix list ID '{prefix_list}' does not exist")
+    return {"PrefixListId": prefix_list}
 
 
 def rule_source(rule: dict) -> tuple[str, str]:
@@ -265,18 +336,15 @@ class NetworkOperations:
             raise AwsError("VpcLimitExceeded", "The maximum number of VPCs has been reached.")
         vpc_id = new_resource_id("vpc")
         vpc = vpc_spec(ctx.account, ctx.region, vpc_id, str(cidr), tags, tenancy=tenancy)
-        self.store.create(self._key(ctx, VPC, vpc_id), vpc)
-        # Every VPC comes with a main route table (local route only) and a default security group.
-        table_id = new_resource_id("rtb")
-        self.store.create(
-            self._key(ctx, ROUTE_TABLE, table_id),
-            self._route_table(ctx, table_id, vpc, [], main=True),
-        )
-        group_id = new_resource_id("sg")
-        self.store.create(
-            self._key(ctx, SECURITY_GROUP, group_id),
-            security_group_spec(ctx.account, ctx.region, group_id, "default", "default VPC security group", vpc_id, []),
-        )
+        # Every VPC comes with a main route table (local route only) and a default security group,
+        # written in the VPC's own transaction: a crash never leaves a VPC without them.
+        table_id, group_id = new_resource_id("rtb"), new_resource_id("sg")
+        self.store.create_all([
+            (self._key(ctx, VPC, vpc_id), vpc),
+            (self._key(ctx, ROUTE_TABLE, table_id), self._route_table(ctx, table_id, vpc, [], main=True)),
+            (self._key(ctx, SECURITY_GROUP, group_id),
+             security_group_spec(ctx.account, ctx.region, group_id, "default", "default VPC security group", vpc_id, [])),
+        ])
         return {"Vpc": vpc}
 
     def DeleteVpc(self, ctx: RequestContext, params: dict) -> dict:
@@ -292,12 +360,16 @@ class NetworkOperations:
             or any(g["GroupName"] != "default" for g in groups)
         ):
             raise dependency_violation("vpc", vpc_id)
-        for table in tables:
-            self._delete(ctx, ROUTE_TABLE, table["RouteTableId"])
-        for group in groups:
-            self._delete(ctx, SECURITY_GROUP, group["GroupId"])
-        self._delete(ctx, VPC, vpc_id)
-        return {}
+        # The VPC goes with its main route table and default security group, in one transaction.
+        keys = [self._key(ctx, ROUTE_TABLE, t["RouteTableId"]) for t in tables]
+        keys += [self._key(ctx, SECURITY_GROUP, g["GroupId"]) for g in groups]
+        keys.append(self._key(ctx, VPC, vpc_id))
+        while True:
+            try:
+                self.store.remove_all([r for r in map(self.store.get, keys) if r is not None])
+                return {}
+            except Conflict:
+                continue
 
     def DescribeVpcs(self, ctx: RequestContext, params: dict) -> dict:
         vpcs = select(self._all(ctx, VPC), params.get("VpcIds"), "VpcId", VPC)
@@ -528,55 +600,36 @@ class NetworkOperations:
         return page(params, groups, "SecurityGroups")
 
     def _requested_rules(self, ctx: RequestContext, params: dict, group: dict, is_egress: bool) -> list[dict]:
-        """The rules a request names, one per source, in the form the group stores them."""
+        """The rules a request names, one per source, in the form the group stores them.
+
+        Every item is checked before anything is written, so odd input is EC2's 400, never a 500."""
         permissions = list(params.get("IpPermissions") or [])
-        if not permissions and (params.get("IpProtocol") or params.get("CidrIp") or params.get("SourceSecurityGroupName")):
+        legacy_members = ("IpProtocol", "CidrIp", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId")
+        if not permissions and any(params.get(m) for m in legacy_members):
             legacy: dict = {"IpProtocol": params.get("IpProtocol", "-1")}
             for member in ("FromPort", "ToPort"):
                 if member in params:
                     legacy[member] = params[member]
             if params.get("CidrIp"):
                 legacy["IpRanges"] = [{"CidrIp": params["CidrIp"]}]
-            if params.get("SourceSecurityGroupName"):
-                legacy["UserIdGroupPairs"] = [{"GroupName": params["SourceSecurityGroupName"]}]
+            if params.get("SourceSecurityGroupName") or params.get("SourceSecurityGroupOwnerId"):
+                legacy["UserIdGroupPairs"] = [{"GroupName": params.get("SourceSecurityGroupName")}]
             permissions = [legacy]
         groups = None
         rules = []
         for permission in permissions:
-            raw = str(permission.get("IpProtocol", "")).lower()
-            protocol = PROTOCOLS.get(raw) or (raw if raw.isdigit() and int(raw) <= 255 else None)
-            if protocol is None:
-                raise AwsError("InvalidParameterValue", f"Invalid value '{permission.get('IpProtocol')}' for IP protocol. Unknown protocol.")
-            base: dict = {"IsEgress": is_egress, "IpProtocol": protocol}
-            if protocol in ("tcp", "udp", "icmp", "icmpv6"):
-                if "FromPort" not in permission or "ToPort" not in permission:
-                    raise AwsError(
-                        "InvalidParameterValue",
-                        "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange. "
-                        "Must specify both from and to ports with TCP/UDP.",
-                    )
-                low, high = permission["FromPort"], permission["ToPort"]
-                if protocol in ("tcp", "udp") and not (0 <= low <= high <= 65535):
-                    raise AwsError("InvalidParameterValue", f"Invalid TCP/UDP port range: from port {low}, to port {high}.")
-                base.update(FromPort=low, ToPort=high)
-            sources: list[dict] = []
+            protocol = rule_protocol(permission.get("IpProtocol"))
+            base: dict = {"IsEgress": is_egress, "IpProtocol": protocol, **rule_ports(permission, protocol)}
+            sources: list[tuple[dict, dict]] = []  # (request item, the source it names)
             for item in permission.get("IpRanges") or []:
-                cidr = item.get("CidrIp", "")
-                try:
-                    ipaddress.IPv4Network(cidr, strict=True)
-                except ValueError:
-                    raise AwsError("InvalidParameterValue", f"CIDR block {cidr} is malformed") from None
-                sources.append({"CidrIpv4": cidr, **({"Description": item["Description"]} if "Description" in item else {})})
+                sources.append((item, cidr_source(item, "CidrIp", "CidrIpv4", ipaddress.IPv4Network)))
             for item in permission.get("Ipv6Ranges") or []:
-                cidr = item.get("CidrIpv6", "")
-                try:
-                    ipaddress.IPv6Network(cidr, strict=True)
-                except ValueError:
-                    raise AwsError("InvalidParameterValue", f"CIDR block {cidr} is malformed") from None
-                sources.append({"CidrIpv6": cidr, **({"Description": item["Description"]} if "Description" in item else {})})
+                sources.append((item, cidr_source(item, "CidrIpv6", "CidrIpv6", ipaddress.IPv6Network)))
             for item in permission.get("PrefixListIds") or []:
-                sources.append({"PrefixListId": item["PrefixListId"], **({"Description": item["Description"]} if "Description" in item else {})})
+                sources.append((item, prefix_list_source(item)))
             for item in permission.get("UserIdGroupPairs") or []:
+                if not item.get("GroupId") and not item.get("GroupName"):
+                    raise AwsError("MissingParameter", "Source group ID missing.")
                 if groups is None:
                     groups = self._all(ctx, SECURITY_GROUP)
                 if item.get("GroupId"):
@@ -584,26 +637,29 @@ class NetworkOperations:
                         raise not_found(SECURITY_GROUP, item["GroupId"])
                     referenced = item["GroupId"]
                 else:
-                    match = next((g for g in groups if g["GroupName"] == item.get("GroupName") and g["VpcId"] == group["VpcId"]), None)
+                    match = next((g for g in groups if g["GroupName"] == item["GroupName"] and g["VpcId"] == group["VpcId"]), None)
                     if match is None:
-                        raise not_found(SECURITY_GROUP, item.get("GroupName", ""))
+                        raise not_found(SECURITY_GROUP, item["GroupName"])
                     referenced = match["GroupId"]
-                sources.append({"ReferencedGroupId": referenced, **({"Description": item["Description"]} if "Description" in item else {})})
-            rules.extend({**base, **source} for source in sources)
+                sources.append((item, {"ReferencedGroupId": referenced}))
+            rules.extend(
+                {**base, **source, **({"Description": item["Description"]} if "Description" in item else {})}
+                for item, source in sources
+            )
         return rules
 
     def _authorize(self, ctx: RequestContext, params: dict, is_egress: bool) -> dict:
         group = self._group(ctx, params, allow_name=not is_egress)
         requested = self._requested_rules(ctx, params, group, is_egress)
+        if len({rule_identity(r) for r in requested}) < len(requested):
+            raise AwsError("InvalidParameterValue", "The same permission must not appear multiple times")
 
         def change(spec: dict) -> list[dict]:
             known = {rule_identity(r) for r in spec["Rules"]}
-            added = []
             for rule in requested:
                 if rule_identity(rule) in known:
                     raise duplicate_rule(rule)
-                known.add(rule_identity(rule))
-                added.append({"SecurityGroupRuleId": new_resource_id("sgr"), **rule})
+            added = [{"SecurityGroupRuleId": new_resource_id("sgr"), **rule} for rule in requested]
             if sum(1 for r in spec["Rules"] if r["IsEgress"] == is_egress) + len(added) > MAX_RULES_PER_DIRECTION:
                 raise AwsError("RulesPerSecurityGroupLimitExceeded", "The maximum number of rules per security group has been reached.")
             spec["Rules"].extend(added)
