@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import ACCOUNT_ID, Moorage  # noqa: E402
+from moorage.infra.controlplane import GO_MEMORY_LIMITS  # noqa: E402
 from report import write_section  # noqa: E402
 
 from moorage.infra.toolchain import locate  # noqa: E402
@@ -102,9 +103,9 @@ each cluster really adds). Shared: {etcd_rss / 1024:.0f} MiB for etcd and {moora
 So about **{fit} idle clusters fit in 24 GiB**. Tuning applied: one shared etcd; profiling off; no leader
 election; no serving ports for the controller manager and scheduler. Soft Go memory limits of
 apiserver 150 MiB, controller manager 60 MiB and scheduler 40 MiB once took idle RSS from about 470 to
-415 MiB (235 MiB PSS, about 100 clusters). They are now 1 GiB, 400 MiB and 250 MiB, because the low
-ones made the GC take half of kube-apiserver's CPU at 1,000 nodes (see the node-group benchmark). That
-trades about 50 MiB per idle cluster for a working large cluster.
+415 MiB (235 MiB PSS, about 100 clusters), but made the GC take half of kube-apiserver's CPU at 1,000 nodes.
+They are now {GO_MEMORY_LIMITS["kube-apiserver"]}, {GO_MEMORY_LIMITS["kube-controller-manager"]} and {GO_MEMORY_LIMITS["kube-scheduler"]}: room for 1,000 nodes and 10,000 pods (see the
+node-group benchmark). An idle cluster's heap stays far below them, so they cost it nothing.
 """
     print(body)
     write_section("Cluster creation and footprint", body)
