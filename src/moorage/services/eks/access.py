@@ -3,6 +3,12 @@
 An access entry is one record per (cluster, principal ARN) with its associated policies inside it,
 so an entry and its policies change together under one compare-and-set. The token webhook reads
 entries to turn a caller into a Kubernetes user, the authorization webhook reads their policies.
+
+As on EKS, an entry is bound to the IAM principal that had its ARN when the entry was made: the
+principal's unique id (AIDA... for a user, AROA... for a role) is recorded, and a principal deleted and
+recreated under the same ARN (a new id) is not mapped by the old entry. When Moorage's IAM does not
+know the principal (another account's role, the account root, a role never created here) nothing is
+recorded and the entry matches by ARN alone, as do entries stored before ids were recorded.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ...gateway.protocols.errors import AwsError
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..base import RequestContext
+from ..iam.entities import ID_FIELD
+from ..iam.identity import principal_record
 from . import names
 from .access_policies import POLICY_ARNS, POLICY_NAMES, policy_arn
 from .clusters import Clusters, fingerprint, now, paginate, validate_tags
@@ -77,12 +85,33 @@ def entries_of_cluster(store: SqliteStore, cluster_key: Key) -> list[Record]:
     return [r for r in store.list(cluster_key.account, cluster_key.region, ACCESS_ENTRY) if r.spec["clusterName"] == cluster_key.name]
 
 
-def find_entry(store: SqliteStore, cluster_key: Key, canonical: str) -> Record | None:
-    """The entry whose principal is this canonical ARN: an exact match, else a role entry with a path."""
-    record = store.get(entry_key(cluster_key, canonical))
-    if record is not None or ":role/" not in canonical:
-        return record
-    return next((r for r in entries_of_cluster(store, cluster_key) if r.spec.get("_canonicalArn") == canonical), None)
+def entries_for_arn(store: SqliteStore, cluster_key: Key, canonical: str) -> Iterator[Record]:
+    """Entries whose principal is this canonical ARN: the exact match first, then role entries with a path
+    (read lazily, so a caller satisfied by the exact match never lists the cluster's entries)."""
+    exact = store.get(entry_key(cluster_key, canonical))
+    if exact is not None:
+        yield exact
+    if ":role/" in canonical:
+        yield from (r for r in entries_of_cluster(store, cluster_key)
+                    if r.spec.get("_canonicalArn") == canonical and (exact is None or r.key != exact.key))
+
+
+def principal_unique_id(store: SqliteStore, principal_arn: str) -> str | None:
+    """The unique id of the IAM user or role this ARN (or assumed-role session ARN) names now, if Moorage's IAM has it."""
+    found = principal_record(store, principal_arn)
+    return found[1].spec[ID_FIELD[found[0]]] if found else None
+
+
+def entry_applies_to(entry: Record, caller_user_id: str) -> bool:
+    """Whether the entry maps a caller with this STS UserId ("AIDA...", or "AROA...:session" for a role
+    session, whose role id part counts). An entry without a recorded id matches by ARN alone."""
+    recorded = entry.spec.get("_principalId")
+    return not recorded or caller_user_id.split(":", 1)[0] == recorded
+
+
+def find_entry(store: SqliteStore, cluster_key: Key, canonical: str, caller_user_id: str) -> Record | None:
+    """The entry that maps a caller: its principal is the caller's canonical ARN and it applies to the caller's unique id."""
+    return next((r for r in entries_for_arn(store, cluster_key, canonical) if entry_applies_to(r, caller_user_id)), None)
 
 
 def authentication_mode(cluster: Record) -> str:
@@ -173,8 +202,8 @@ def association_view(arn: str, association: dict) -> dict:
     }
 
 
-def new_entry_spec(partition: str, cluster: Record, principal: str, entry_type: str, username: str | None,
-                   groups: list[str] | None, tags: dict | None = None) -> dict:
+def new_entry_spec(partition: str, cluster: Record, principal: str, principal_id: str | None, entry_type: str,
+                   username: str | None, groups: list[str] | None, tags: dict | None = None) -> dict:
     key = cluster.key
     node = NODE_IDENTITIES.get(entry_type)
     created = now()
@@ -190,17 +219,20 @@ def new_entry_spec(partition: str, cluster: Record, principal: str, entry_type: 
         "type": entry_type,
         "policies": {},
         "_canonicalArn": canonical_arn(principal),
+        "_principalId": principal_id,  # None: matched by ARN alone (see the module docstring)
     }
 
 
-def ensure_entry(store: SqliteStore, cluster: Record, principal: str, entry_type: str, policies: dict | None = None) -> Record:
-    """Create an entry EKS makes on its own (cluster creator, node and Fargate roles) unless one exists."""
+def ensure_entry(store: SqliteStore, cluster: Record, principal: str, entry_type: str, policies: dict | None = None,
+                 identity_arn: str | None = None) -> Record:
+    """Create an entry EKS makes on its own (cluster creator, node and Fargate roles) unless one exists.
+    identity_arn: the ARN to find the principal's unique id by, when not principal itself (the creator's session)."""
     key = entry_key(cluster.key, principal)
     existing = store.get(key)
     if existing is not None:
         return existing
     partition = cluster.spec["arn"].split(":")[1]
-    spec = new_entry_spec(partition, cluster, principal, entry_type, None, None)
+    spec = new_entry_spec(partition, cluster, principal, principal_unique_id(store, identity_arn or principal), entry_type, None, None)
     spec["policies"] = policies or {}
     try:
         return store.create(key, spec)
@@ -226,7 +258,7 @@ def bootstrap_creator_access(store: SqliteStore, cluster: Record) -> Record | No
         return None
     created = now()
     admin = {CLUSTER_ADMIN_POLICY: {"accessScope": {"type": "cluster", "namespaces": []}, "associatedAt": created, "modifiedAt": created}}
-    return ensure_entry(store, cluster, canonical_arn(creator), "STANDARD", admin)
+    return ensure_entry(store, cluster, canonical_arn(creator), "STANDARD", admin, identity_arn=creator)
 
 
 class AccessEntries:
@@ -285,7 +317,8 @@ class AccessEntries:
             if token and existing.spec.get("_token") == token and existing.spec.get("_fingerprint") == fingerprint(params):
                 return entry_view(existing)
             raise names.resource_in_use("The specified access entry resource is already in use on this cluster.", cluster_name)
-        spec = new_entry_spec(ctx.partition, cluster, principal, entry_type, username, groups, tags)
+        principal_id = principal_unique_id(self.store, principal)
+        spec = new_entry_spec(ctx.partition, cluster, principal, principal_id, entry_type, username, groups, tags)
         spec["_token"], spec["_fingerprint"] = token, fingerprint(params)
         try:
             return entry_view(self.store.create(key, spec))

@@ -4,6 +4,10 @@ As EKS does it: in the API modes the caller's access entry decides (username, gr
 CONFIG_MAP modes aws-auth's mapRoles/mapUsers do, and in CONFIG_MAP mode the cluster creator is an
 invisible system:masters mapping. With API_AND_CONFIG_MAP an access entry wins over aws-auth.
 Anyone mapped by neither is not authenticated.
+
+An access entry applies only to the IAM principal it was made for (its recorded unique id, see
+access.py): for a principal recreated under the same ARN it is as if there were no entry. aws-auth
+stays ARN-based, as aws-iam-authenticator maps by ARN.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Callable
 from ...store import Key, Record, SqliteStore
 from ..accounts import Principal
 from ..ec2.launches import INSTANCE
-from .access import API_MODES, authentication_mode, canonical_arn, find_entry
+from .access import API_MODES, authentication_mode, canonical_arn, entries_for_arn, find_entry
 from .access_policies import POLICY_ARN_PREFIX, association_allows
 from .aws_auth import AwsAuthCache, Mapping
 from .nodegroups import NODEGROUP
@@ -111,11 +115,14 @@ class ClusterIdentities:
         caller = Caller.of(principal)
         mode = authentication_mode(cluster)
         if mode in API_MODES:
-            entry = find_entry(self.store, cluster.key, caller.canonical_arn)
+            entry = find_entry(self.store, cluster.key, caller.canonical_arn, caller.user_id)
             if entry is not None:
                 user = self._user(cluster, caller, entry.spec["username"], entry.spec.get("kubernetesGroups", []))
                 return user, "" if user else f"the access entry's username or groups could not be filled for {caller.arn}"
             if mode == "API":
+                if next(entries_for_arn(self.store, cluster.key, caller.canonical_arn), None) is not None:
+                    return None, (f"the access entry for {caller.canonical_arn} in cluster {cluster.key.name} was made for an "
+                                  "earlier IAM principal with this ARN (its unique id differs); delete and recreate the entry")
                 return None, f"{caller.arn} has no access entry in cluster {cluster.key.name}"
         access = cluster.spec.get("accessConfig") or {}
         creator = cluster.spec.get("_creator")
@@ -145,12 +152,14 @@ def authorize(store: SqliteStore, cluster: Record, review: dict) -> tuple[bool, 
     (True, reason) when one allows it in its scope, else (False, reason) meaning "no opinion"."""
     if authentication_mode(cluster) not in API_MODES:
         return False, "access policies apply only in the API authentication modes"
-    canonical = _first_extra(review.get("extra") or {}, "canonicalArn")
+    extra = review.get("extra") or {}
+    canonical = _first_extra(extra, "canonicalArn")
     if not canonical:
         return False, "not an IAM identity"
-    entry = find_entry(store, cluster.key, canonical)
+    # principalId is the caller's STS UserId, as the token webhook put it in extra.
+    entry = find_entry(store, cluster.key, canonical, _first_extra(extra, "principalId") or "")
     if entry is None:
-        return False, f"{canonical} has no access entry"
+        return False, f"{canonical} has no access entry for its current unique id"
     for arn, association in sorted(entry.spec.get("policies", {}).items()):
         if association_allows(arn, association["accessScope"], review):
             return True, f"allowed by {arn.removeprefix(POLICY_ARN_PREFIX)} of the access entry for {entry.spec['principalArn']}"
