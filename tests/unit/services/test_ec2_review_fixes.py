@@ -12,31 +12,11 @@ import pytest
 
 from moorage.controllers.instances import InstanceReconciler
 from moorage.gateway.protocols.errors import AwsError
-from moorage.services.base import RequestContext
-from moorage.services.ec2.service import Ec2Service
-from moorage.store import AlreadyExists, Conflict, Key, SqliteStore
+from moorage.store import AlreadyExists, Conflict, Key
 
-ACCOUNT, REGION = "111122223333", "us-west-2"
+from .test_ec2_networks import ACCOUNT, REGION, call, ctx, ec2, store  # noqa: F401 (fixtures shared with the network tests)
+
 IMAGE = "ami-12345678"
-
-
-@pytest.fixture
-def store(tmp_path):
-    return SqliteStore(tmp_path / "state.db")
-
-
-@pytest.fixture
-def ec2(store):
-    return Ec2Service(store)
-
-
-@pytest.fixture
-def ctx():
-    return RequestContext(ACCOUNT, REGION, f"arn:aws:iam::{ACCOUNT}:root", "AKIDEXAMPLE", "request-1")
-
-
-def call(ec2, ctx, operation, **params):
-    return ec2.handler(operation)(ctx, params)
 
 
 def refused(ec2, ctx, operation, **params) -> tuple[str, str]:
