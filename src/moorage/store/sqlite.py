@@ -216,8 +216,31 @@ class SqliteStore:
 
     def remove_all(self, records: list[Record]) -> None:
         """Remove several records in one transaction, compare-and-set on each version: all, or none."""
+        self.write_all(removes=records)
+
+    def write_all(self, creates: list[tuple[Key, dict[str, Any]]] = (), updates: list[tuple[Record, dict[str, Any]]] = (),
+                  removes: list[Record] = ()) -> None:
+        """Create records (key, spec), replace specs (compare-and-set on each record's version) and remove
+        records (compare-and-set) in one transaction: all of it, or (on a clash, a conflict or a crash) none."""
+        now = time.time()
         with self._transaction() as db:
-            for record in records:
+            try:
+                db.executemany(
+                    "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
+                    [(k.account, k.region, k.kind, k.name, _dump(spec), _dump({}), now, now) for k, spec in creates],
+                )
+            except sqlite3.IntegrityError as error:
+                raise AlreadyExists(", ".join(str(key) for key, _ in creates)) from error
+            for record, spec in updates:
+                key = record.key
+                cursor = db.execute(
+                    "UPDATE records SET spec=?, generation=generation+1, version=version+1, updated_at=? "
+                    "WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
+                    (_dump(spec), now, key.account, key.region, key.kind, key.name, record.version),
+                )
+                if cursor.rowcount != 1:
+                    raise Conflict(str(key))
+            for record in removes:
                 key = record.key
                 cursor = db.execute(
                     "DELETE FROM records WHERE account=? AND region=? AND kind=? AND name=? AND version=?",
@@ -225,8 +248,8 @@ class SqliteStore:
                 )
                 if cursor.rowcount != 1:
                     raise Conflict(str(key))
-        for record in records:
-            self._announce(record.key)
+        for key in [k for k, _ in creates] + [r.key for r, _ in updates] + [r.key for r in removes]:
+            self._announce(key)
 
     # Settings (account credentials and other singletons)
 

@@ -187,3 +187,15 @@ def test_aws_managed_policies_are_valid_and_stable():
     for spec in policies.values():
         assert re.fullmatch(r"ANPA[A-Z2-7]{17}", spec["PolicyId"])
         parse_policy(spec["Versions"][0]["Document"], kind="identity", managed=True)
+
+
+def test_renaming_onto_an_existing_user_changes_nothing(iam, store):
+    ctx = context()
+    iam.CreateUser(ctx, {"UserName": "old"})
+    iam.CreateUser(ctx, {"UserName": "taken"})
+    key = iam.CreateAccessKey(ctx, {"UserName": "old"})["AccessKey"]
+    with pytest.raises(AwsError) as error:
+        iam.UpdateUser(ctx, {"UserName": "old", "NewUserName": "Taken"})
+    assert (error.value.code, error.value.status) == ("EntityAlreadyExists", 409)
+    assert [k["AccessKeyId"] for k in iam.ListAccessKeys(ctx, {"UserName": "old"})["AccessKeyMetadata"]] == [key["AccessKeyId"]]
+    assert iam.GetUser(ctx, {"UserName": "old"})["User"]["UserName"] == "old"

@@ -88,3 +88,23 @@ def test_settings_only_if_absent(store):
     assert store.set_setting("account", {"id": "2"}, only_if_absent=True) == {"id": "1"}
     assert store.setting("account") == {"id": "1"}
     assert store.setting("missing") is None
+
+
+def test_write_all_is_all_or_nothing(store):
+    old = store.create(Key("1", "r", "user", "old"), {"n": 1})
+    child = store.create(Key("1", "r", "key", "k"), {"user": "old"})
+    taken = store.create(Key("1", "r", "user", "taken"), {"n": 2})
+    # A clash on the create: nothing is written.
+    with pytest.raises(AlreadyExists):
+        store.write_all(creates=[(taken.key, {"n": 3})], updates=[(child, {"user": "taken"})], removes=[old])
+    assert store.get(old.key).spec == {"n": 1} and store.get(child.key).spec == {"user": "old"}
+    # A stale version on an update: nothing is written, not even the create.
+    store.update_spec(child, {"user": "old", "changed": True})
+    new = Key("1", "r", "user", "new")
+    with pytest.raises(Conflict):
+        store.write_all(creates=[(new, {"n": 1})], updates=[(child, {"user": "new"})], removes=[old])
+    assert store.get(new) is None and store.get(old.key) is not None
+    # Fresh versions: everything at once.
+    store.write_all(creates=[(new, {"n": 1})], updates=[(store.get(child.key), {"user": "new"})], removes=[store.get(old.key)])
+    assert store.get(old.key) is None and store.get(new).spec == {"n": 1}
+    assert store.get(child.key).spec == {"user": "new"}

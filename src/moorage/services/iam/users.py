@@ -6,7 +6,7 @@ most often is "what applies to this user"; GetGroup reads the other way by scann
 
 from __future__ import annotations
 
-from ...store import Conflict, Record
+from ...store import AlreadyExists, Conflict, Record
 from ..base import RequestContext
 from . import names
 from .entities import IamStore, TagOperations, entity_arn, merged_tags, now, page, with_path_prefix
@@ -108,16 +108,20 @@ class UserOperations(TagOperations):
                 lambda: names.entity_not_found(USER, params["UserName"]),
             )
             return {}
-        # A new name is a new record key: create it, then remove the old record only if nothing
-        # changed it meanwhile; the user's keys follow it.
-        renamed = self.entities.insert(ctx.account, USER, new_name, {**record.spec, "UserName": new_name, "Path": new_path})
+        # A new name is a new record key. The new record, the user's access keys following it and the old
+        # record's removal are one transaction, so a crash never leaves the user twice or its keys behind.
+        renamed = names.key(ctx.account, USER, new_name)
+        keys = self._access_keys(ctx.account, record.key.name)
         try:
-            self.entities.store.remove(record)
-        except Conflict:
-            self.entities.store.remove(renamed)
+            self.entities.store.write_all(
+                creates=[(renamed, {**record.spec, "UserName": new_name, "Path": new_path})],
+                updates=[(key, {**key.spec, "User": renamed.name, "UserName": new_name}) for key in keys],
+                removes=[record],
+            )
+        except AlreadyExists:
+            raise names.already_exists(USER, new_name) from None
+        except Conflict:  # the user or one of its keys changed since we read them
             raise names.AwsError("ConcurrentModification", "The user changed while it was being renamed; retry.", 409) from None
-        for key in self._access_keys(ctx.account, record.key.name):
-            self.entities.change(key, lambda s: s.update(User=renamed.key.name, UserName=new_name), lambda: names.access_key_not_found(key.spec["AccessKeyId"]))
         return {}
 
     def DeleteUser(self, ctx: RequestContext, params: dict) -> dict:
