@@ -156,18 +156,22 @@ class SqliteStore:
         return self._insert([(key, spec, {}) for key, spec in records])
 
     def _insert(self, rows: list[tuple[Key, dict[str, Any], dict[str, Any]]]) -> list[Record]:
-        now = time.time()
-        try:
-            with self._transaction() as db:
-                db.executemany(
-                    "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
-                    [(k.account, k.region, k.kind, k.name, _dump(spec), _dump(status), now, now) for k, spec, status in rows],
-                )
-        except sqlite3.IntegrityError as error:
-            raise AlreadyExists(", ".join(str(key) for key, _, _ in rows)) from error
+        with self._transaction() as db:
+            self._insert_rows(db, rows)
         for key, _, _ in rows:
             self._announce(key)
         return [self.require(key) for key, _, _ in rows]
+
+    @staticmethod
+    def _insert_rows(db: sqlite3.Connection, rows: list[tuple[Key, dict[str, Any], dict[str, Any]]]) -> None:
+        now = time.time()
+        try:
+            db.executemany(
+                "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
+                [(k.account, k.region, k.kind, k.name, _dump(spec), _dump(status), now, now) for k, spec, status in rows],
+            )
+        except sqlite3.IntegrityError as error:
+            raise AlreadyExists(", ".join(str(key) for key, _, _ in rows)) from error
 
     def _write(self, record: Record, sets: str, args: list[Any]) -> Record:
         key = record.key
@@ -224,13 +228,7 @@ class SqliteStore:
         records (compare-and-set) in one transaction: all of it, or (on a clash, a conflict or a crash) none."""
         now = time.time()
         with self._transaction() as db:
-            try:
-                db.executemany(
-                    "INSERT INTO records VALUES (?,?,?,?,?,?,1,1,?,?,0)",
-                    [(k.account, k.region, k.kind, k.name, _dump(spec), _dump({}), now, now) for k, spec in creates],
-                )
-            except sqlite3.IntegrityError as error:
-                raise AlreadyExists(", ".join(str(key) for key, _ in creates)) from error
+            self._insert_rows(db, [(key, spec, {}) for key, spec in creates])
             for record, spec in updates:
                 key = record.key
                 cursor = db.execute(
