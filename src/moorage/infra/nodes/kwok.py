@@ -674,7 +674,9 @@ class KwokNodeBackend(NodeBackend):
 
 def spec_digest(spec: NodeSpec) -> str:
     """What the node was last applied from; equal digests mean there is nothing to apply."""
-    body = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=list)
+    # The fields as they are (plain dicts, tuples and strings): the same JSON as dataclasses.asdict gives,
+    # without its deep copy, which was most of the cost of checking 1,000 nodes on every reconcile.
+    body = json.dumps({f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}, sort_keys=True, default=list)
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
