@@ -17,8 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .composition import Frontend
 from .gateway.app import READY, create_app
-from .runtime import Frontend
 from .services.accounts import ensure_root_account
 from .store import SqliteStore
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, default_data_dir
-from ..gateway.server import StartupError, serve
+from ..server import StartupError, serve
 
 # One request-serving process per core: the main process takes one, workers the others.
 DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))

@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..core.kinds import ACCESS_ENTRY, CLUSTER, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
 from ..infra import controlplane
 from ..infra.etcd import SharedEtcd, cluster_user, free_port
 from ..infra.kube import KubeCredentials
@@ -20,10 +21,7 @@ from ..infra.nodes.backend import ClusterContext
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
 from ..infra.processes import Supervisor
 from ..infra.toolchain import locate
-from ..services.ec2.network import SECURITY_GROUP, cluster_security_group_spec, interface_address
-from ..services.eks.access import ACCESS_ENTRY
-from ..services.eks.clusters import CLUSTER, UPDATE
-from ..services.eks.pod_identity import POD_IDENTITY_ASSOCIATION
+from ..services.ec2.network import cluster_security_group_spec, interface_address
 from ..services.eks.versions import patch_version
 from ..store import AlreadyExists, Conflict, Key, Record, SqliteStore
 

@@ -23,17 +23,26 @@ import ipaddress
 import logging
 from collections import Counter
 
+from ..core.kinds import FARGATE_PROFILE
 from ..infra.kube import KubeClient, KubeError, object_path
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec
 from ..services.ec2.network import find_subnet
 from ..services.eks.access import authentication_mode
-from ..services.eks.aws_auth import ensure_role_mapping
-from ..services.eks.fargate import FARGATE_PROFILE, cluster_key_of, profile_state, profiles_of_cluster
+from ..services.eks.fargate import cluster_key_of, profile_state, profiles_of_cluster
 from ..services.eks.fargate_pods import (
-    CAPACITY_ANNOTATION, COMPUTE_TYPE_LABEL, FARGATE_TAINT, PROFILE_LABEL, SCHEDULER_NAME, fargate_capacity,
-    fargate_node_labels, fargate_node_name, fargate_provider_id, size_from_annotation,
+    CAPACITY_ANNOTATION,
+    COMPUTE_TYPE_LABEL,
+    FARGATE_TAINT,
+    PROFILE_LABEL,
+    SCHEDULER_NAME,
+    fargate_capacity,
+    fargate_node_labels,
+    fargate_node_name,
+    fargate_provider_id,
+    size_from_annotation,
 )
 from ..store import Conflict, Key, Record, SqliteStore
+from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler
 from .nodegroups import instances_holding_addresses
 

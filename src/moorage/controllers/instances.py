@@ -11,16 +11,16 @@ import ipaddress
 import logging
 import time
 
+from ..core.context import Principal
+from ..core.kinds import CLUSTER, INSTANCE
+from ..core.regions import partition
 from ..infra.nodes.backend import NodeBackend, NodeSpec
 from ..services.ec2.instance_types import CATALOG, node_resources
-from ..services.ec2.launches import INSTANCE, TERMINATED_VISIBLE_SECONDS
+from ..services.ec2.launches import TERMINATED_VISIBLE_SECONDS
 from ..services.ec2.network import find_subnet
 from ..services.ec2.nodes import AL2023_ARM_64, AL2023_X86_64, instance_node_labels, node_name, provider_id
-from ..services.accounts import Principal
-from ..services.eks.clusters import CLUSTER
 from ..services.eks.identity import ClusterIdentities
 from ..services.iam.identity import instance_profile_role_arn, principal_record
-from ..services.regions import partition
 from ..store import Key, Record, SqliteStore
 from .clusters import ClusterReconciler
 from .nodegroups import instances_holding_addresses, place_in_subnet

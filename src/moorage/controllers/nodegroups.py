@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 
+from ..core.kinds import NODEGROUP, UPDATE
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
@@ -21,10 +22,9 @@ from ..services.ec2.launches import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode
-from ..services.eks.aws_auth import ensure_role_mapping
-from ..services.eks.clusters import UPDATE
-from ..services.eks.nodegroups import NODEGROUP, cluster_of
+from ..services.eks.nodegroups import cluster_of
 from ..store import Conflict, Key, Record, SqliteStore
+from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler, complete_update
 
 log = logging.getLogger(__name__)

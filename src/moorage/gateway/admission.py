@@ -26,13 +26,18 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..core.kinds import CLUSTER
 from ..infra.etcd import free_port
 from ..infra.kube import KubeClient, KubeCredentials, object_path
 from ..infra.pki import WebhookPki, ensure_webhook_pki
-from ..services.eks.clusters import CLUSTER
 from ..services.eks.fargate import profile_state, profile_view, profiles_of_cluster
 from ..services.eks.fargate_pods import (
-    CAPACITY_ANNOTATION, FARGATE_TAINT, PROFILE_LABEL, SCHEDULER_NAME, matching_profile, size_pod,
+    CAPACITY_ANNOTATION,
+    FARGATE_TAINT,
+    PROFILE_LABEL,
+    SCHEDULER_NAME,
+    matching_profile,
+    size_pod,
 )
 from ..store import Key, Record, SqliteStore
 

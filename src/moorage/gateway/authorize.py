@@ -20,27 +20,30 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from ..services.accounts import Principal
-from ..services.base import RequestContext
-from ..services.eks.access import ACCESS_ENTRY
-from ..services.eks.clusters import CLUSTER
-from ..services.eks.fargate import FARGATE_PROFILE
-from ..services.eks.nodegroups import NODEGROUP
+from ..core.context import EKS_SERVICE_PRINCIPAL, Principal, RequestContext
+from ..core.errors import AwsError
+from ..core.kinds import (
+    ACCESS_ENTRY,
+    CLUSTER,
+    FARGATE_PROFILE,
+    GROUP,
+    IAM_KIND_PREFIX,
+    INSTANCE_PROFILE,
+    NODEGROUP,
+    ROLE,
+    USER,
+)
 from ..services.eks.pod_identity import find_association
 from ..services.iam import names as iam_names
 from ..services.iam.entities import IamStore, entity_arn
 from ..services.iam.identity import identity_policies, permissions_boundary, principal_tags
-from ..services.iam.names import GROUP, INSTANCE_PROFILE, ROLE, USER
 from ..services.iam.policy import AuthRequest, Decision, MalformedPolicy, Policy, explain, parse_policy
 from ..services.sts.sessions import SessionPrincipal
 from ..store import Key, SqliteStore
-from .protocols.errors import AwsError
 
 log = logging.getLogger(__name__)
 
 IAM_GENERATION = "iam-generation"
-IAM_KIND_PREFIX = "iam-"
-EKS_SERVICE_PRINCIPAL = "eks.amazonaws.com"
 
 # Operations every principal may call (as on AWS), and STS's role-assuming operations, which the
 # STS service authorises itself (trust policy plus, for account-wide trust, the caller's policies).
@@ -77,6 +80,9 @@ class Authorizer:
         self.store = store
         self._cache: dict[str, Permissions] = {}
         store.subscribe(self._on_store_change)
+
+    def require_pass_role(self, ctx: RequestContext, role_arn: str, service: str, protocol: str) -> None:
+        require_pass_role(ctx, role_arn, service, protocol)
 
     # --- cache -------------------------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ import logging
 
 from aiohttp import web
 
-from ..services.accounts import DEFAULT_REGION, CredentialStore, Principal
-from ..services.base import RequestContext, Service
-from ..services.regions import known_regions
+from ..core.context import Principal, RequestContext
+from ..core.regions import known_regions
+from ..services.accounts import DEFAULT_REGION, CredentialStore
+from ..services.base import Service
 from . import sigv4
 from .authorize import Authorizer
 from .protocols import AwsError, AwsRequest, new_request_id, parse, route, serialize_error, serialize_response, validate

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
-from .protocols.errors import AwsError
+from ..core.errors import AwsError
 from .protocols.request import AwsRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"

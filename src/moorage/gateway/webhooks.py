@@ -16,9 +16,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
-from ..services.accounts import CredentialStore, Principal
+from ..core.context import Principal
+from ..core.regions import known_regions
+from ..services.accounts import CredentialStore
 from ..services.eks.identity import ClusterIdentities, authorize
-from ..services.regions import known_regions
 from ..store import Record, SqliteStore
 from . import sigv4
 from .protocols import AwsError, AwsRequest

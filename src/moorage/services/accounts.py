@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..core.context import Principal
 from ..store import SqliteStore
 
 ROOT_ACCOUNT_SETTING = "root-account"
@@ -118,19 +119,6 @@ def ensure_aws_profile(account: RootAccount, endpoint_url: str, region: str = DE
         )
         written.append(credentials_path)
     return written
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who signed a request: the account, the principal's ARN and its unique id (UserId in STS)."""
-
-    account_id: str
-    arn: str
-    user_id: str
-    access_key_id: str
-    # Temporary (STS) credentials only: the token requests must carry, and when it stops working.
-    session_token: str | None = None
-    expires_at: float | None = None
 
 
 # lookup(access_key_id) -> (secret access key, principal), or None when the key is not one it knows.

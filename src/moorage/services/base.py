@@ -1,4 +1,4 @@
-"""What every service handler receives, and how a service lists its operations."""
+"""How a service lists its operations, and the list helpers (EC2 filters, page tokens) services share."""
 
 from __future__ import annotations
 
@@ -6,33 +6,10 @@ import base64
 import binascii
 import fnmatch
 import json
-from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable
 
-from ..gateway.protocols.errors import AwsError
-from .accounts import Principal
-from .regions import partition
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    account: str
-    region: str
-    principal_arn: str
-    access_key_id: str
-    request_id: str
-    # Who called and from where, for authorisation (gateway/authorize.py): the signer (None for
-    # unsigned calls), the client's address, whether it came over TLS, and the Authorizer that
-    # services use for checks made inside an operation (iam:PassRole).
-    principal: "Principal | None" = field(default=None, compare=False)
-    source_ip: str = ""
-    secure_transport: bool = False
-    authorizer: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def partition(self) -> str:
-        return partition(self.region)
-
+from ..core.context import RequestContext
+from ..core.errors import AwsError
 
 Handler = Callable[[RequestContext, dict], "dict | Awaitable[dict]"]
 

@@ -38,7 +38,7 @@ def test_an_instance_with_no_free_address_stays_terminated_without_rewriting_its
     import asyncio
 
     from moorage.controllers.instances import InstanceReconciler
-    from moorage.services.base import RequestContext
+    from moorage.core.context import RequestContext
     from moorage.services.ec2.service import Ec2Service
     from moorage.store import Key, SqliteStore
 

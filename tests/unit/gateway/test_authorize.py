@@ -9,12 +9,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from moorage.core.context import Principal, RequestContext
+from moorage.core.errors import AwsError
 from moorage.gateway import sigv4
 from moorage.gateway.authorize import Authorizer, require_pass_role
-from moorage.gateway.protocols.errors import AwsError
 from moorage.infra.pki import key_id
-from moorage.services.accounts import Principal
-from moorage.services.base import RequestContext
 from moorage.services.iam.service import IamService
 from moorage.services.sts.sessions import StsSessions, account_of_session_key
 from moorage.services.sts.web_identity import read_token, verify_token

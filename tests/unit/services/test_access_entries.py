@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from moorage.gateway.protocols.errors import AwsError
-from moorage.services.accounts import Principal
-from moorage.services.base import RequestContext
+from moorage.core.context import Principal, RequestContext
+from moorage.core.errors import AwsError
+from moorage.infra.configmap_cache import ConfigMapCache
 from moorage.services.ec2.network import default_subnets
 from moorage.services.eks.access import (
     AccessEntries,
@@ -19,10 +19,10 @@ from moorage.services.eks.access import (
     ensure_node_role_access,
 )
 from moorage.services.eks.access_policies import POLICY_NAMES, association_allows, namespace_in_scope, policy_arn
-from moorage.services.eks.aws_auth import AwsAuthCache, parse_aws_auth
+from moorage.services.eks.aws_auth import AWS_AUTH_PATH, parse_aws_auth
 from moorage.services.eks.clusters import Clusters
-from moorage.services.eks.service import EksService
 from moorage.services.eks.identity import Caller, ClusterIdentities, authorize, render
+from moorage.services.eks.service import EksService
 from moorage.store import SqliteStore
 
 ACCOUNT = "111122223333"
@@ -261,7 +261,7 @@ def test_webhooks_map_entries_and_authorize_by_their_policies(store):
     make_cluster(store, "api", authenticationMode="API", bootstrapClusterCreatorAdminPermissions=False)
     clusters = Clusters(store, "")
     cluster = clusters.get(CTX, "api")
-    identities = ClusterIdentities(store, AwsAuthCache(lambda c: None))
+    identities = ClusterIdentities(store, ConfigMapCache(AWS_AUTH_PATH, parse_aws_auth, lambda c: None))
     role_session = Principal(ACCOUNT, f"arn:aws:sts::{ACCOUNT}:assumed-role/viewers/carol", "AROAVIEWERS:carol", "ASIAEXAMPLE")
     user, why = asyncio.run(identities.user_for(cluster, role_session))
     assert user is None and "has no access entry" in why

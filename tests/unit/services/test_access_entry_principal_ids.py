@@ -11,14 +11,16 @@ import json
 import boto3
 import pytest
 
+from moorage.core.context import Principal, RequestContext
 from moorage.gateway.webhooks import verify_token
-from moorage.services.accounts import CredentialStore, Principal, RootAccount
-from moorage.services.base import RequestContext
+from moorage.infra.service_account_keys import ServiceAccountKeys
+from moorage.services.accounts import CredentialStore, RootAccount
 from moorage.services.ec2.network import default_subnets
 from moorage.services.eks.access import entry_key
 from moorage.services.eks.access_policies import policy_arn
-from moorage.services.eks.aws_auth import AwsAuthCache, parse_aws_auth
+from moorage.services.eks.aws_auth import AwsAuthSource, parse_aws_auth
 from moorage.services.eks.identity import ClusterIdentities, authorize
+from moorage.services.eks.oidc_issuer import ClusterIssuers
 from moorage.services.eks.service import EksService
 from moorage.services.iam.credentials import IamAccessKeys
 from moorage.services.iam.service import IamService
@@ -35,11 +37,10 @@ TRUST_ACCOUNT = json.dumps({"Version": "2012-10-17", "Statement": [
 VIEW = policy_arn("AmazonEKSViewPolicy")
 
 
-class FixedAwsAuth(AwsAuthCache):
+class FixedAwsAuth(AwsAuthSource):
     """aws-auth as if read from the cluster (no control plane in unit tests)."""
 
     def __init__(self, data: dict | None = None):
-        super().__init__(lambda cluster: None)
         self.parsed = parse_aws_auth(data)
 
     async def get(self, cluster):
@@ -49,12 +50,12 @@ class FixedAwsAuth(AwsAuthCache):
 class Moorage:
     """IAM, STS and EKS over one store, with the webhook's view of callers."""
 
-    def __init__(self, data_dir, aws_auth: AwsAuthCache | None = None):
+    def __init__(self, data_dir, aws_auth: AwsAuthSource | None = None):
         store = SqliteStore(data_dir / "state.db")
         self.store = store
         self.iam = IamService(store, ROOT.access_key_id)
         self.credentials = CredentialStore(ROOT, [IamAccessKeys(store), StsSessions(store)])
-        self.sts = StsService(self.credentials, store, data_dir)
+        self.sts = StsService(self.credentials, store, ClusterIssuers(store, ServiceAccountKeys(data_dir).public_key))
         self.eks = EksService(store, "http://127.0.0.1:1")
         self.identities = ClusterIdentities(store, aws_auth or FixedAwsAuth())
 

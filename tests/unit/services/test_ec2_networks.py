@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from moorage.gateway.protocols.errors import AwsError
-from moorage.services.base import RequestContext
+from moorage.core.context import RequestContext
+from moorage.core.errors import AwsError
 from moorage.services.ec2.network import (
     all_security_groups,
     all_subnets,

@@ -11,7 +11,7 @@ import ipaddress
 import pytest
 
 from moorage.controllers.instances import InstanceReconciler
-from moorage.gateway.protocols.errors import AwsError
+from moorage.core.errors import AwsError
 from moorage.store import AlreadyExists, Conflict, Key
 
 from .test_ec2_networks import ACCOUNT, REGION, call, ctx, ec2, store  # noqa: F401 (fixtures shared with the network tests)

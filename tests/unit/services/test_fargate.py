@@ -10,14 +10,20 @@ from fractions import Fraction
 import pytest
 
 from moorage.controllers.fargate import place_fargate_address
+from moorage.core.context import RequestContext
+from moorage.core.errors import AwsError
+from moorage.core.kinds import CLUSTER
 from moorage.gateway.admission import fargate_patch, review_response
-from moorage.gateway.protocols.errors import AwsError
-from moorage.services.base import RequestContext
 from moorage.services.ec2.service import Ec2Service
-from moorage.services.eks.clusters import CLUSTER, Clusters
+from moorage.services.eks.clusters import Clusters
 from moorage.services.eks.fargate import FargateProfiles
 from moorage.services.eks.fargate_pods import (
-    fargate_node_name, fargate_size, matching_profile, parse_quantity, selector_matches, size_pod,
+    fargate_node_name,
+    fargate_size,
+    matching_profile,
+    parse_quantity,
+    selector_matches,
+    size_pod,
 )
 from moorage.store import Key, SqliteStore
 

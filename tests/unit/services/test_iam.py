@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from moorage.gateway.protocols.errors import AwsError
-from moorage.services.base import RequestContext
+from moorage.core.context import RequestContext
+from moorage.core.errors import AwsError
 from moorage.services.iam import names
 from moorage.services.iam.credentials import IamAccessKeys
 from moorage.services.iam.identity import identity_policies, principal_tags

@@ -7,9 +7,9 @@ import pytest
 from botocore.compat import HTTPHeaders
 from botocore.parsers import create_parser
 
+from moorage.core.context import RequestContext
 from moorage.gateway.protocols import AwsError, get_service_model, parse, route, serialize_error, serialize_response
 from moorage.gateway.protocols import validate as validate_params
-from moorage.services.base import RequestContext
 from moorage.services.ec2 import instance_types as it
 from moorage.services.ec2.service import Ec2Service
 

@@ -246,9 +246,10 @@ def test_ami_type_mismatch_message_is_eks_message():
 @pytest.fixture
 def nodegroups(tmp_path):
     """Node group rules against a store, with an ACTIVE cluster (no processes)."""
-    from moorage.services.base import RequestContext
+    from moorage.core.context import RequestContext
+    from moorage.core.kinds import CLUSTER
     from moorage.services.ec2.service import Ec2Service
-    from moorage.services.eks.clusters import CLUSTER, Clusters
+    from moorage.services.eks.clusters import Clusters
     from moorage.services.eks.nodegroups import Nodegroups
     from moorage.store import Key, SqliteStore
 
@@ -276,7 +277,7 @@ def nodegroups(tmp_path):
 )
 def test_node_group_labels_and_taints_kubernetes_would_refuse_are_refused(nodegroups, extra, message):
     """Else the reconciler's node writes fail for ever and the group never leaves CREATING."""
-    from moorage.gateway.protocols.errors import AwsError
+    from moorage.core.errors import AwsError
 
     groups, ctx, base = nodegroups
     with pytest.raises(AwsError) as excinfo:

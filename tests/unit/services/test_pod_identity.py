@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from moorage.gateway.protocols.errors import AwsError
-from moorage.services.base import RequestContext
+from moorage.core.context import RequestContext
+from moorage.core.errors import AwsError
 from moorage.services.ec2.network import default_subnets
 from moorage.services.eks.pod_identity import check_association_id, check_names, new_association_id
 from moorage.services.eks.service import EksService

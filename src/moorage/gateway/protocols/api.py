@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from botocore.model import OperationModel, ServiceModel
 
+from ...core.errors import AwsError
 from . import json_rpc, restjson
 from .ec2 import EC2
-from .errors import AwsError
 from .query import QUERY
 from .request import AwsRequest
 from .router import route

@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from .errors import AwsError
+from ...core.errors import AwsError
 from .query import QueryProtocol
 
 

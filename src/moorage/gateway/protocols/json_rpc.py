@@ -6,7 +6,7 @@ import json
 
 from botocore.model import OperationModel, ServiceModel
 
-from .errors import AwsError
+from ...core.errors import AwsError
 from .jsonshape import error_document, load_json_body, read_json, write_json
 from .request import AwsRequest
 

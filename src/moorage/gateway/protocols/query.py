@@ -10,7 +10,8 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from .errors import AwsError, error_shape, invalid_parameter_value, malformed_query_string
+from ...core.errors import AwsError
+from .errors import error_shape, invalid_parameter_value, malformed_query_string
 from .request import AwsRequest
 from .scalars import (
     format_blob,

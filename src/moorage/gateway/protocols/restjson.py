@@ -7,7 +7,8 @@ import json
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from .errors import AwsError, serialization_error
+from ...core.errors import AwsError
+from .errors import serialization_error
 from .jsonshape import TARGET_NAMES, error_document, load_json_body, read_json, write_json, write_json_scalar
 from .request import AwsRequest
 from .router import uri_labels

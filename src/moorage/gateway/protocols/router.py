@@ -13,7 +13,8 @@ from urllib.parse import unquote
 
 from botocore.model import OperationModel, ServiceModel
 
-from .errors import AwsError, unknown_operation
+from ...core.errors import AwsError
+from .errors import unknown_operation
 from .models import SUPPORTED_SERVICES, all_service_models, signing_name
 from .request import AwsRequest
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from botocore.model import OperationModel, Shape
 
+from ...core.errors import AwsError
 from .ec2 import EC2
-from .errors import AwsError, validation_error_code
+from .errors import validation_error_code
 from .models import wire_name
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
 from ...store import SqliteStore
-from ..base import RequestContext, Service, match_filters, offset_page
+from ..base import Service, match_filters, offset_page
 from ..ec2.instances import auto_scaling_group, node_groups
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ...core.kinds import NODEGROUP
+from ...core.regions import partition
 from ...store import Record, SqliteStore
-from ..regions import partition
 from .instance_types import CATALOG
 from .network import all_subnets, default_vpc
 from .nodes import ami_id
-
-NODEGROUP = "nodegroup"  # the store kind of EKS managed node groups
 
 
 def asg_name(record: Record) -> str:

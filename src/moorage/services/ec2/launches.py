@@ -15,17 +15,17 @@ import re
 import time
 from datetime import datetime, timezone
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import INSTANCE, NODEGROUP
+from ...core.regions import partition
 from ...store import Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..eks.fargate import fargate_addresses
-from ..regions import partition
 from .instance_types import CATALOG
-from .instances import NITRO_INSTANCE_FIELDS, NODEGROUP
+from .instances import NITRO_INSTANCE_FIELDS
 from .network import all_subnets, find_subnet
 from .nodes import instance_id, is_reserved_address
 
-INSTANCE = "instance"
 MAX_INSTANCES_PER_LAUNCH = 1000
 MAX_REMEMBERED_TERMINATIONS = 100
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"

@@ -19,19 +19,15 @@ import secrets
 from functools import lru_cache
 from typing import Iterable
 
-from ...gateway.protocols.errors import AwsError
+from ...core.errors import AwsError
+from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from ...core.regions import availability_zones, partition
 from ...store import Key
-from ..regions import availability_zones, partition
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"
 AWS_RESERVED_ADDRESSES = 5  # the network address, VPC router, DNS, one for future use, and the last
 
 # Store kinds, one per resource type (region-scoped, named by the resource id).
-VPC = "vpc"
-SUBNET = "subnet"
-SECURITY_GROUP = "security-group"
-INTERNET_GATEWAY = "internet-gateway"
-ROUTE_TABLE = "route-table"
 ID_FIELDS = {
     VPC: "VpcId",
     SUBNET: "SubnetId",

@@ -36,7 +36,7 @@ import hashlib
 import ipaddress
 from typing import Collection
 
-from ..regions import availability_zones
+from ...core.regions import availability_zones
 from . import instance_types
 from .instance_types import InstanceType
 from .network import resource_id

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.regions import availability_zones
 from ...store import SqliteStore
-from ..base import RequestContext, Service, match_filters, offset_page
-from ..regions import availability_zones
+from ..base import Service, match_filters, offset_page
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .instances import instances
 from .launches import launched_instances, run_instances, terminate_instances

@@ -17,19 +17,16 @@ import ipaddress
 import re
 from typing import Any, Callable
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import CLUSTER, INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from ...core.regions import availability_zones
 from ...store import AlreadyExists, Conflict, Key, NotFound, Record
-from ..base import RequestContext, match_filters, offset_page
-from ..regions import availability_zones
+from ..base import match_filters, offset_page
 from .instances import instances as node_group_instances
 from .launches import change_instance_tags, instance_tag_owners, launched_instances
 from .network import (
     ID_FIELDS,
-    INTERNET_GATEWAY,
-    ROUTE_TABLE,
-    SECURITY_GROUP,
-    SUBNET,
-    VPC,
     attachments,
     check_subnet_cidr,
     check_vpc_cidr,
@@ -54,7 +51,6 @@ MAX_INTERNET_GATEWAYS_PER_REGION = 5
 MAX_SUBNETS_PER_VPC = 200
 MAX_RULES_PER_DIRECTION = 60
 MAX_TAGS = 50
-CLUSTER = "cluster"
 # Store kinds whose resources have network interfaces in subnets, and the subnets each record uses.
 SUBNET_USERS: dict[str, Callable[[Record], list]] = {
     CLUSTER: lambda r: r.spec.get("resourcesVpcConfig", {}).get("subnetIds", []),

@@ -18,16 +18,16 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import ACCESS_ENTRY
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..iam.entities import ID_FIELD
 from ..iam.identity import principal_record
 from . import names
 from .access_policies import POLICY_ARNS, POLICY_NAMES, policy_arn
 from .clusters import Clusters, fingerprint, now, paginate, validate_tags
 
-ACCESS_ENTRY = "accessentry"
 ENTRY_TYPES = ("STANDARD", "FARGATE_LINUX", "EC2_LINUX", "EC2_WINDOWS", "EC2", "HYBRID_LINUX", "HYPERPOD_LINUX")
 API_MODES = ("API", "API_AND_CONFIG_MAP")
 CONFIG_MAP_MODES = ("CONFIG_MAP", "API_AND_CONFIG_MAP")

@@ -1,30 +1,21 @@
-"""The aws-auth ConfigMap (kube-system/aws-auth): reading its mappings, and adding node roles to it.
-
-Read by the token webhook in the CONFIG_MAP modes through the admin identity Moorage holds for each
-cluster, and cached for a couple of seconds: the webhook waits at most about a second for a refresh
-and otherwise answers from the last copy it has.
-"""
+"""The aws-auth ConfigMap (kube-system/aws-auth) as data: its mappings, and the mapRoles entry EKS
+writes for a node or Fargate role. No I/O here: the token webhook reads it through
+infra/configmap_cache.py, and controllers/aws_auth.py writes node roles into it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 import yaml
 
-from ...infra.kube import KubeClient, KubeCredentials, KubeError, object_path
+from ...infra.kube import object_path
 from ...store import Record
 
 log = logging.getLogger(__name__)
 
 AWS_AUTH_PATH = object_path("v1", "configmaps", "aws-auth", "kube-system")
-FRESH_SECONDS = 2.0
-REFRESH_WAIT_SECONDS = 1.0
-FIRST_READ_SECONDS = 3.0
 # What EKS writes for a managed node group's and a Fargate profile's role.
 NODE_ROLE_MAPPINGS = {
     "EC2_LINUX": ("system:node:{{EC2PrivateDNSName}}", ["system:bootstrappers", "system:nodes"]),
@@ -44,6 +35,12 @@ class Mapping:
 class AwsAuth:
     roles: dict[str, Mapping] = field(default_factory=dict)
     users: dict[str, Mapping] = field(default_factory=dict)
+
+
+class AwsAuthSource(Protocol):
+    """Where the token webhook gets a cluster's aws-auth (infra/configmap_cache.py in `moorage up`)."""
+
+    async def get(self, cluster: Record) -> AwsAuth | None: ...
 
 
 def _entries(text: str | None, arn_key: str) -> list[dict]:
@@ -70,68 +67,14 @@ def parse_aws_auth(data: dict | None) -> AwsAuth:
     return result
 
 
-class AwsAuthCache:
-    """aws-auth per cluster (by cluster id), read through the cluster's admin credentials."""
-
-    def __init__(self, credentials_for: Callable[[Record], KubeCredentials | None]):
-        self.credentials_for = credentials_for
-        self._cached: dict[str, tuple[float, AwsAuth]] = {}
-        self._reading: dict[str, asyncio.Task] = {}
-
-    async def get(self, cluster: Record) -> AwsAuth | None:
-        cluster_id = cluster.spec["id"]
-        cached = self._cached.get(cluster_id)
-        if cached and time.monotonic() - cached[0] < FRESH_SECONDS:
-            return cached[1]
-        task = self._reading.get(cluster_id)
-        if task is None or task.done():
-            task = asyncio.ensure_future(self._read(cluster))
-            self._reading[cluster_id] = task
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), REFRESH_WAIT_SECONDS if cached else FIRST_READ_SECONDS)
-        except (asyncio.TimeoutError, KubeError, OSError) as error:  # OSError: e.g. the cluster's files are gone
-            log.info("aws-auth of cluster %s not read (%s); using the last copy", cluster.key.name, error or "timeout")
-            return cached[1] if cached else None
-
-    async def _read(self, cluster: Record) -> AwsAuth:
-        credentials = self.credentials_for(cluster)
-        if credentials is None:
-            raise KubeError(0, "the cluster has no endpoint yet")
-        async with KubeClient(credentials, timeout=FIRST_READ_SECONDS) as kube:
-            configmap = await kube.get_or_none(AWS_AUTH_PATH)
-        parsed = parse_aws_auth((configmap or {}).get("data"))
-        self._cached[cluster.spec["id"]] = (time.monotonic(), parsed)
-        return parsed
-
-
-def credentials_from_paths(pki_dir: Path, endpoint: str | None) -> KubeCredentials | None:
-    if not endpoint:
-        return None
-    return KubeCredentials(endpoint, pki_dir / "ca.crt", pki_dir / "admin.crt", pki_dir / "admin.key")
-
-
-async def ensure_role_mapping(kube: KubeClient, role_arn: str, entry_type: str = "EC2_LINUX") -> bool:
-    """Add a node or Fargate role to aws-auth's mapRoles as EKS does, keeping everything else in it;
-    creates the ConfigMap if absent. Returns True if aws-auth changed. Safe to repeat."""
+def with_role_mapping(data: dict | None, role_arn: str, entry_type: str = "EC2_LINUX") -> dict | None:
+    """aws-auth's data with a node or Fargate role added to mapRoles as EKS writes it (everything
+    else kept), or None when the role is mapped already."""
     username, groups = NODE_ROLE_MAPPINGS[entry_type]
-    for _ in range(5):
-        configmap = await kube.get_or_none(AWS_AUTH_PATH)
-        data = dict((configmap or {}).get("data") or {})
-        roles = _entries(data.get("mapRoles"), "rolearn")
-        if any(r["rolearn"] == role_arn for r in roles):
-            return False
-        roles.append({"rolearn": role_arn, "username": username, "groups": groups})
-        data["mapRoles"] = yaml.safe_dump(roles, default_flow_style=False, sort_keys=False)
-        try:
-            if configmap is None:
-                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"}, "data": data}
-                await kube.create(object_path("v1", "configmaps", namespace="kube-system"), body)
-            else:
-                # resourceVersion makes this a compare-and-set against concurrent edits by users.
-                patch = {"metadata": {"resourceVersion": configmap["metadata"]["resourceVersion"]}, "data": {"mapRoles": data["mapRoles"]}}
-                await kube.merge_patch(AWS_AUTH_PATH, patch)
-            return True
-        except KubeError as error:
-            if error.status != 409:
-                raise
-    raise KubeError(409, "aws-auth kept changing while a node role was being added")
+    data = dict(data or {})
+    roles = _entries(data.get("mapRoles"), "rolearn")
+    if any(r["rolearn"] == role_arn for r in roles):
+        return None
+    roles.append({"rolearn": role_arn, "username": username, "groups": groups})
+    data["mapRoles"] = yaml.safe_dump(roles, default_flow_style=False, sort_keys=False)
+    return data

@@ -15,15 +15,14 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import CLUSTER, UPDATE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..ec2.network import all_security_groups, all_subnets, find_vpc
 from . import names
 from .versions import PLATFORM_VERSION, default_minor, supported_minors
 
-CLUSTER = "cluster"
-UPDATE = "update"
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 MAX_CLUSTERS_PER_REGION = 100
 MAX_SECURITY_GROUPS = 5

@@ -15,14 +15,14 @@ import re
 import uuid
 from datetime import datetime, timezone
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import CLUSTER, FARGATE_PROFILE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..ec2.network import find_subnet, subnet_is_public
 from .access import ensure_node_role_access
-from .clusters import CLUSTER, Clusters, fingerprint, now, paginate, validate_tags
+from .clusters import Clusters, fingerprint, now, paginate, validate_tags
 
-FARGATE_PROFILE = "fargateprofile"  # the kind DeleteCluster checks before refusing
 MAX_PROFILES_PER_CLUSTER = 10
 MAX_SELECTORS = 5
 MAX_LABELS_PER_SELECTOR = 5

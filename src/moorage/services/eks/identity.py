@@ -16,13 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ...core.context import Principal
+from ...core.kinds import INSTANCE, NODEGROUP
 from ...store import Key, Record, SqliteStore
-from ..accounts import Principal
-from ..ec2.launches import INSTANCE
 from .access import API_MODES, authentication_mode, canonical_arn, entries_for_arn, find_entry
 from .access_policies import POLICY_ARN_PREFIX, association_allows
-from .aws_auth import AwsAuthCache, Mapping
-from .nodegroups import NODEGROUP
+from .aws_auth import AwsAuthSource, Mapping
 
 TEMPLATE_RE = re.compile(r"\{\{(\w+)\}\}")
 
@@ -80,7 +79,7 @@ def render(template: str, caller: Caller, private_dns_name: Callable[[str], str 
 
 
 class ClusterIdentities:
-    def __init__(self, store: SqliteStore, aws_auth: AwsAuthCache):
+    def __init__(self, store: SqliteStore, aws_auth: AwsAuthSource):
         self.store = store
         self.aws_auth = aws_auth
 

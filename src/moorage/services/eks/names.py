@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from ...gateway.protocols.errors import AwsError
+from ...core.errors import AwsError
 
 ARN_RE = re.compile(r"^arn:(aws|aws-us-gov|aws-cn):eks:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)$")
 

@@ -12,17 +12,17 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import CLUSTER, NODEGROUP, UPDATE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..ec2.network import all_subnets
 from ..ec2.nodes import ami_type_mismatch
 from . import names
 from .access import ensure_node_role_access
-from .clusters import CLUSTER, UPDATE, Clusters, fingerprint, now, paginate, update_view, validate_tags
+from .clusters import Clusters, fingerprint, now, paginate, update_view, validate_tags
 from .versions import patch_version
 
-NODEGROUP = "nodegroup"
 MAX_NODEGROUPS_PER_CLUSTER = 30
 MAX_NODES_PER_NODEGROUP = 450
 MAX_TAINTS = 50

@@ -1,22 +1,20 @@
 """Each cluster's OIDC issuer (identity.oidc.issuer = <base>/_moorage/oidc/id/<ID>): its discovery
 document and JWKS, and the keys STS uses to verify the cluster's service-account tokens (IRSA).
 
-Read from the store and the cluster's PKI directory (sa.pub), never from memory, so API workers
-serve them too.
+Clusters come from the store and their keys from `public_key_of` (infra/service_account_keys.py
+reads them from the cluster's PKI directory), never from memory, so API workers serve them too.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import Callable
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ...infra.controlplane import ClusterPaths
+from ...core.kinds import CLUSTER
 from ...infra.pki import jwks, key_id
 from ...store import Record, SqliteStore
-from .clusters import CLUSTER
 
 ISSUER_PATH = "/_moorage/oidc/id/"
 _ISSUER_ID = re.compile(r"[0-9A-F]{32}")
@@ -31,9 +29,9 @@ def cluster_id_of(issuer_id: str) -> str | None:
 
 
 class ClusterIssuers:
-    def __init__(self, store: SqliteStore, data_dir: Path):
+    def __init__(self, store: SqliteStore, public_key_of: Callable[[Record], rsa.RSAPublicKey | None]):
         self.store = store
-        self.data_dir = data_dir
+        self.public_key_of = public_key_of
 
     def cluster(self, issuer_id: str) -> Record | None:
         cluster_id = cluster_id_of(issuer_id)
@@ -49,13 +47,9 @@ class ClusterIssuers:
             return None
         return record
 
-    def sa_public_key_path(self, cluster: Record) -> Path:
-        key = cluster.key
-        return ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]).pki / "sa.pub"
-
     def jwks(self, cluster: Record) -> dict | None:
-        path = self.sa_public_key_path(cluster)
-        return jwks(path) if path.exists() else None
+        public_key = self.public_key_of(cluster)
+        return jwks(public_key) if public_key is not None else None
 
     def signing_keys(self, issuer: str) -> dict[str, rsa.RSAPublicKey] | None:
         """kid -> public key for an issuer Moorage serves, or None if it is not one of ours (or its
@@ -63,13 +57,8 @@ class ClusterIssuers:
         cluster = self.cluster_for_issuer(issuer)
         if cluster is None:
             return None
-        path = self.sa_public_key_path(cluster)
-        if not path.exists():
-            return None
-        public_key = serialization.load_pem_public_key(path.read_bytes())
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            return None
-        return {key_id(public_key): public_key}
+        public_key = self.public_key_of(cluster)
+        return {key_id(public_key): public_key} if public_key is not None else None
 
 
 def discovery_document(issuer: str) -> dict:

@@ -18,16 +18,15 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Callable
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import POD_IDENTITY_ASSOCIATION, ROLE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
-from ..base import RequestContext
 from ..iam.identity import principal_record
-from ..iam.names import ROLE
 from ..iam.policy import MalformedPolicy, PolicyTooLarge, parse_policy, trust_allows
 from . import names
 from .clusters import Clusters, fingerprint, now, paginate, validate_tags
 
-POD_IDENTITY_ASSOCIATION = "podidentityassociation"
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:TagSession")  # what the agent's AssumeRoleForPodIdentity needs
 MAX_ASSOCIATIONS_PER_CLUSTER = 1000  # not adjustable, as EKS documents

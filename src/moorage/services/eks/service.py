@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ...gateway.authorize import require_pass_role
+from ...core.context import RequestContext
 from ...store import SqliteStore
-from ..base import RequestContext, Service
+from ..base import Service
 from ..ec2.instance_types import CATALOG
 from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .clusters import Clusters, paginate
@@ -25,7 +25,7 @@ class EksService(Service):
         self.pod_identity = PodIdentityAssociations(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
-        require_pass_role(ctx, params["roleArn"])
+        ctx.require_pass_role(params["roleArn"])
         cluster = self.clusters.create(ctx, params)
         bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
         return {"cluster": cluster}
@@ -81,7 +81,7 @@ class EksService(Service):
         return page
 
     def CreateNodegroup(self, ctx: RequestContext, params: dict) -> dict:
-        require_pass_role(ctx, params["nodeRole"])
+        ctx.require_pass_role(params["nodeRole"])
         return {"nodegroup": self.nodegroups.create(ctx, params)}
 
     def DescribeNodegroup(self, ctx: RequestContext, params: dict) -> dict:
@@ -97,7 +97,7 @@ class EksService(Service):
         return self.nodegroups.update_config(ctx, params)
 
     def CreateFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
-        require_pass_role(ctx, params["podExecutionRoleArn"])
+        ctx.require_pass_role(params["podExecutionRoleArn"])
         return {"fargateProfile": self.fargate_profiles.create(ctx, params)}
 
     def DescribeFargateProfile(self, ctx: RequestContext, params: dict) -> dict:
@@ -141,7 +141,7 @@ class EksService(Service):
     # Pod Identity associations
 
     def CreatePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
-        require_pass_role(ctx, params["roleArn"], POD_IDENTITY_SERVICE)
+        ctx.require_pass_role(params["roleArn"], POD_IDENTITY_SERVICE)
         return {"association": self.pod_identity.create(ctx, params)}
 
     def DescribePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
@@ -152,7 +152,7 @@ class EksService(Service):
 
     def UpdatePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
         if params.get("roleArn"):
-            require_pass_role(ctx, params["roleArn"], POD_IDENTITY_SERVICE)
+            ctx.require_pass_role(params["roleArn"], POD_IDENTITY_SERVICE)
         return {"association": self.pod_identity.update(ctx, params)}
 
     def DeletePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:

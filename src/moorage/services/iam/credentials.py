@@ -6,11 +6,11 @@ workers are separate processes, and a key that is deactivated or deleted must st
 
 from __future__ import annotations
 
+from ...core.context import Principal
+from ...core.kinds import ACCESS_KEY, USER
 from ...store import SqliteStore
-from ..accounts import Principal
 from . import names
 from .entities import entity_arn
-from .names import ACCESS_KEY, USER
 
 
 class IamAccessKeys:

@@ -6,10 +6,10 @@ import copy
 import time
 from typing import Callable
 
+from ...core.kinds import GROUP, INSTANCE_PROFILE, ROLE, USER
 from ...store import AlreadyExists, Conflict, NotFound, Record, SqliteStore
 from ..base import offset_page
 from . import names
-from .names import GROUP, INSTANCE_PROFILE, ROLE, USER
 
 DEFAULT_MAX_ITEMS = 100
 MAX_TAGS = 50

@@ -7,11 +7,11 @@ apply). The account root and unknown ARNs have no identity policies.
 
 from __future__ import annotations
 
+from ...core.kinds import GROUP, ROLE, USER
 from ...store import Record, SqliteStore
 from . import names
 from .entities import NAME_FIELD, IamStore, entity_arn
 from .managed import ManagedPolicies, default_document
-from .names import GROUP, ROLE, USER
 
 
 def principal_record(store: SqliteStore, principal_arn: str) -> tuple[str, Record] | None:

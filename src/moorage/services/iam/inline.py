@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from ..base import RequestContext
+from ...core.context import RequestContext
+from ...core.kinds import GROUP, ROLE, USER
 from . import names
 from .entities import NAME_FIELD, IamStore, page
 from .managed import checked_document
-from .names import GROUP, ROLE, USER
-from .policy import GROUP_INLINE_POLICIES_MAX_CHARS, ROLE_INLINE_POLICIES_MAX_CHARS, USER_INLINE_POLICIES_MAX_CHARS, policy_size
+from .policy import (
+    GROUP_INLINE_POLICIES_MAX_CHARS,
+    ROLE_INLINE_POLICIES_MAX_CHARS,
+    USER_INLINE_POLICIES_MAX_CHARS,
+    policy_size,
+)
 
 # The quotas count all of one entity's inline policies together.
 INLINE_SIZE_LIMITS = {USER: USER_INLINE_POLICIES_MAX_CHARS, GROUP: GROUP_INLINE_POLICIES_MAX_CHARS, ROLE: ROLE_INLINE_POLICIES_MAX_CHARS}

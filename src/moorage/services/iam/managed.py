@@ -14,11 +14,11 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from ...core.context import RequestContext
+from ...core.kinds import GROUP, POLICY, ROLE, USER
 from ...store import Record
-from ..base import RequestContext
 from . import names
 from .entities import ID_FIELD, NAME_FIELD, IamStore, merged_tags, now, page
-from .names import GROUP, POLICY, ROLE, USER
 from .policy import MalformedPolicy, PolicyTooLarge, parse_policy
 
 MAX_VERSIONS = 5

@@ -14,18 +14,12 @@ import string
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ...gateway.protocols.errors import AwsError
+from ...core.errors import AwsError
+from ...core.kinds import ACCESS_KEY, GROUP, INSTANCE_PROFILE, POLICY, ROLE, SLR_DELETION, USER
 from ...store import Key
 
 GLOBAL = "global"
 
-USER = "iam-user"
-GROUP = "iam-group"
-ROLE = "iam-role"
-POLICY = "iam-policy"
-ACCESS_KEY = "iam-access-key"
-INSTANCE_PROFILE = "iam-instance-profile"
-SLR_DELETION = "iam-slr-deletion"
 
 # The first four characters of an IAM unique id say what it names.
 ID_PREFIXES = {USER: "AIDA", GROUP: "AGPA", ROLE: "AROA", POLICY: "ANPA", INSTANCE_PROFILE: "AIPA"}

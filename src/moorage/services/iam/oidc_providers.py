@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import OIDC_PROVIDER
 from ...store import AlreadyExists, Record
-from ..base import RequestContext
 from . import names
 from .entities import IamStore, merged_tags, now, page
 
-OIDC_PROVIDER = "iam-oidc-provider"
 MAX_THUMBPRINTS = 5
 MAX_CLIENT_IDS = 100
 MOORAGE_ISSUER_PATH = "/_moorage/oidc/id/"

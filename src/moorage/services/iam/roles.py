@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 
+from ...core.context import RequestContext
+from ...core.kinds import INSTANCE_PROFILE, ROLE, SLR_DELETION
 from ...store import Record
-from ..base import RequestContext
 from . import names
 from .entities import IamStore, TagOperations, entity_arn, merged_tags, now, page, with_path_prefix
 from .managed import ManagedPolicies, aws_policies, checked_document
-from .names import INSTANCE_PROFILE, ROLE, SLR_DELETION
 from .users import boundary_view, required_boundary
 
 DEFAULT_SESSION_SECONDS = 3600

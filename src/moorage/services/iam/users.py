@@ -6,12 +6,12 @@ most often is "what applies to this user"; GetGroup reads the other way by scann
 
 from __future__ import annotations
 
+from ...core.context import RequestContext
+from ...core.kinds import ACCESS_KEY, GROUP, USER
 from ...store import AlreadyExists, Conflict, Record
-from ..base import RequestContext
 from . import names
 from .entities import IamStore, TagOperations, entity_arn, merged_tags, now, page, with_path_prefix
 from .managed import ManagedPolicies
-from .names import ACCESS_KEY, GROUP, USER
 
 MAX_ACCESS_KEYS = 2
 ACCESS_KEY_STATUSES = ("Active", "Inactive")

@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
 
-from ...gateway.protocols.errors import AwsError
+from ...core.context import Principal, RequestContext
+from ...core.errors import AwsError
+from ...core.kinds import ROLE
 from ...store import SqliteStore
-from ..accounts import CredentialStore, Principal
-from ..base import RequestContext, Service
+from ..accounts import CredentialStore
+from ..base import Service
 from ..eks.oidc_issuer import ClusterIssuers
 from ..iam.entities import IamStore
 from ..iam.identity import principal_record
 from ..iam.managed import ManagedPolicies, default_document
-from ..iam.names import ROLE
 from ..iam.oidc_providers import find_provider, provider_arn, provider_name
 from ..iam.policy import Decision, MalformedPolicy, Policy, PolicyTooLarge, parse_policy, trust_allows
 from .sessions import SessionPrincipal, StsSessions
@@ -58,11 +58,11 @@ def _tags(params: dict) -> dict[str, str]:
 class StsService(Service):
     name = "sts"
 
-    def __init__(self, credentials: CredentialStore, store: SqliteStore, data_dir: Path):
+    def __init__(self, credentials: CredentialStore, store: SqliteStore, issuers: ClusterIssuers):
         self.credentials = credentials
         self.store = store
         self.sessions = StsSessions(store)
-        self.issuers = ClusterIssuers(store, data_dir)
+        self.issuers = issuers  # each cluster's OIDC issuer and keys, for AssumeRoleWithWebIdentity
 
     def GetCallerIdentity(self, ctx: RequestContext, params: dict) -> dict:
         principal = ctx.principal or self.credentials.principal_for(ctx.access_key_id)

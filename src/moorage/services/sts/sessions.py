@@ -13,11 +13,11 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ...core.context import Principal
+from ...core.kinds import SESSION
 from ...store import AlreadyExists, Conflict, Key, SqliteStore
-from ..accounts import Principal
 from ..iam import names
 
-SESSION = "sts-session"
 SESSION_KEY_PREFIX = "ASIA"
 # Expired sessions stay this long, so a late request still hears ExpiredToken rather than "invalid".
 KEEP_EXPIRED_SECONDS = 24 * 3600

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ...gateway.protocols.errors import AwsError
+from ...core.errors import AwsError
 
 INVALID_TOKEN = (
     "The web identity token that was passed could not be validated by AWS. "

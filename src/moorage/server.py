@@ -13,9 +13,9 @@ import time
 
 from aiohttp import web
 
-from ..config import ServerConfig
-from ..runtime import Moorage
-from .app import HEALTH_PATH, READY, create_app
+from .composition import Moorage
+from .config import ServerConfig
+from .gateway.app import HEALTH_PATH, READY, create_app
 
 
 class StartupError(Exception):

@@ -25,27 +25,26 @@ from .controllers.fargate import FargateReconciler, FargateScheduler, fargate_pr
 from .controllers.instances import InstanceReconciler, instances_of_cluster
 from .controllers.nodegroups import NodegroupReconciler, nodegroups_of_cluster
 from .controllers.runtime import Controller
+from .core.kinds import CLUSTER, FARGATE_PROFILE, INSTANCE, NODEGROUP
 from .gateway.admission import WebhookServer
 from .gateway.authorize import Authorizer
 from .gateway.aws import AwsEndpoint
 from .gateway.oidc import OidcIssuerEndpoint
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
+from .infra.configmap_cache import ConfigMapCache
 from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend, KwokSettings
 from .infra.processes import ProcessStatus, Supervisor
+from .infra.service_account_keys import ServiceAccountKeys
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
 from .services.autoscaling.service import AutoScalingService
-from .services.ec2.launches import INSTANCE
 from .services.ec2.service import Ec2Service
-from .services.eks.aws_auth import AwsAuthCache, credentials_from_paths
-from .services.eks.clusters import CLUSTER
-from .services.eks.fargate import FARGATE_PROFILE
+from .services.eks.aws_auth import AWS_AUTH_PATH, parse_aws_auth
 from .services.eks.identity import ClusterIdentities
-from .services.eks.nodegroups import NODEGROUP
 from .services.eks.oidc_issuer import ClusterIssuers
 from .services.eks.service import EksService
 from .services.iam.credentials import IamAccessKeys
@@ -80,8 +79,9 @@ class Frontend:
         self.endpoint: AwsEndpoint | None = None
         # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
         self.data_dir = store.path.parent
-        self.oidc_issuers = OidcIssuerEndpoint(ClusterIssuers(store, self.data_dir))
-        self.identities = ClusterIdentities(store, AwsAuthCache(self._admin_credentials))
+        self.issuers = ClusterIssuers(store, ServiceAccountKeys(self.data_dir).public_key)
+        self.oidc_issuers = OidcIssuerEndpoint(self.issuers)
+        self.identities = ClusterIdentities(store, ConfigMapCache(AWS_AUTH_PATH, parse_aws_auth, self._admin_credentials))
         self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, self.identities)
         self.authorization_webhook = AuthorizationWebhook(store, self._cluster_for_id)
         self._cluster_ids: dict[str, Key] = {}
@@ -90,7 +90,7 @@ class Frontend:
         services = {
             "eks": EksService(self.store, url),
             "ec2": Ec2Service(self.store),
-            "sts": StsService(self.credentials, self.store, self.data_dir),
+            "sts": StsService(self.credentials, self.store, self.issuers),
             "autoscaling": AutoScalingService(self.store),
             "iam": IamService(self.store, self.credentials.root.access_key_id),
         }
@@ -111,8 +111,11 @@ class Frontend:
 
     def _admin_credentials(self, cluster: Record) -> KubeCredentials | None:
         key = cluster.key
-        paths = ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"])
-        return credentials_from_paths(paths.pki, cluster.status.get("endpoint"))
+        endpoint = cluster.status.get("endpoint")
+        if not endpoint:
+            return None
+        pki = ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]).pki
+        return KubeCredentials(endpoint, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
 
     def _cluster_for_id(self, cluster_id: str) -> Record | None:
         key = self._cluster_ids.get(cluster_id)
