@@ -21,11 +21,12 @@ from aiohttp import web
 
 from .config import ServerConfig
 from .controllers.clusters import ClusterReconciler
-from .controllers.fargate import FargateReconciler, FargateScheduler, fargate_profiles_of_cluster
-from .controllers.instances import InstanceReconciler, instances_of_cluster
-from .controllers.nodegroups import NodegroupReconciler, nodegroups_of_cluster
+from .controllers.fargate import FargateReconciler, FargateScheduler
+from .controllers.fargate_webhook import FargateWebhookConfigurations
+from .controllers.instances import InstanceReconciler
+from .controllers.nodegroups import NodegroupReconciler
 from .controllers.runtime import Controller
-from .core.kinds import CLUSTER, FARGATE_PROFILE, INSTANCE, NODEGROUP
+from .core.kinds import CLUSTER
 from .gateway.admission import WebhookServer
 from .gateway.authorize import Authorizer
 from .gateway.aws import AwsEndpoint
@@ -144,28 +145,22 @@ class Moorage(Frontend):
         self.reconciler: ClusterReconciler | None = None
         self.admission_webhooks = WebhookServer(store, config.data_dir)  # HTTPS, for kube-apiserver's admission calls
         self.fargate_scheduler: FargateScheduler | None = None
-        # One controller per store kind; a change to a record enqueues it with its kind's controller.
-        self.controllers: dict[str, Controller] = {}
+        # One controller per store kind; each declares what else it watches (controllers/runtime.py).
+        self.controllers: list[Controller] = []
         self._workers: list[subprocess.Popen] = []
         self._poller: asyncio.Task | None = None
 
     def _process_changed(self, status: ProcessStatus) -> None:
         key = cluster_key_for_process(status.name)
-        if key is not None and CLUSTER in self.controllers:
-            self.controllers[CLUSTER].enqueue(key)
+        if key is None:
+            return
+        for controller in self.controllers:  # a cluster's process started, crashed or stopped: look at the cluster
+            if controller.kind == key.kind:
+                controller.enqueue(key)
 
     def _on_store_change(self, key: Key) -> None:
-        controller = self.controllers.get(key.kind)
-        if controller is None:
-            return
-        controller.enqueue(key)
-        if key.kind == CLUSTER:
-            for nodegroup in nodegroups_of_cluster(self.store, key):  # e.g. the cluster became ACTIVE
-                self.controllers[NODEGROUP].enqueue(nodegroup)
-            for instance in instances_of_cluster(self.store, key):
-                self.controllers[INSTANCE].enqueue(instance)
-            for profile in fargate_profiles_of_cluster(self.store, key):
-                self.controllers[FARGATE_PROFILE].enqueue(profile)
+        for controller in self.controllers:
+            controller.notify(key)
 
     async def _poll_other_writers(self) -> None:
         """Changes committed by API workers: found through SQLite's data_version, then by updated_at."""
@@ -178,7 +173,7 @@ class Moorage(Frontend):
                 continue
             version = current
             now = time.time()
-            for kind in self.controllers:
+            for kind in {controller.kind for controller in self.controllers}:
                 for key in self.store.changed_since(kind, since - 1.0):  # overlap: clocks of two writers
                     self._on_store_change(key)
             since = now
@@ -203,7 +198,8 @@ class Moorage(Frontend):
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
         await self.admission_webhooks.start()
         self.reconciler = ClusterReconciler(
-            self.store, self.supervisor, etcd, self.config.data_dir, url, admission=self.admission_webhooks
+            self.store, self.supervisor, etcd, self.config.data_dir, url,
+            admission=FargateWebhookConfigurations(self.store, self.admission_webhooks),
         )
         nodes = KwokNodeBackend(self.supervisor, settings=KwokSettings(
             node_startup_delay=self.config.node_startup_delay, pod_startup_delay=self.config.pod_startup_delay))
@@ -211,17 +207,12 @@ class Moorage(Frontend):
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
-        self.controllers = {
-            CLUSTER: Controller("clusters", self.reconciler.reconcile),
-            NODEGROUP: Controller("nodegroups", nodegroups.reconcile),
-            INSTANCE: Controller("instances", instances.reconcile),
-            FARGATE_PROFILE: Controller("fargate-profiles", fargate.reconcile),
-        }
-        for controller in self.controllers.values():
+        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate)]
+        for controller in self.controllers:
             controller.start()
         self.store.subscribe(self._on_store_change)
-        for kind, controller in self.controllers.items():  # resume everything after a restart or crash
-            for key in self.store.all_keys(kind):
+        for controller in self.controllers:  # resume everything after a restart or crash
+            for key in self.store.all_keys(controller.kind):
                 controller.enqueue(key)
         if self.api_workers:
             self._poller = asyncio.create_task(self._poll_other_writers())
@@ -248,7 +239,7 @@ class Moorage(Frontend):
                 worker.kill()
         if self._poller is not None:
             self._poller.cancel()
-        for controller in self.controllers.values():
+        for controller in self.controllers:
             await controller.stop()
         if self.fargate_scheduler is not None:
             await self.fargate_scheduler.stop()

@@ -24,6 +24,8 @@ from ..infra.toolchain import locate
 from ..services.ec2.network import cluster_security_group_spec, interface_address
 from ..services.eks.versions import patch_version
 from ..store import AlreadyExists, Conflict, Key, Record, SqliteStore
+from .fargate_webhook import FargateWebhookConfigurations
+from .runtime import Watch
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ HEALTH_RECHECK_SECONDS = 15.0
 
 
 class ClusterReconciler:
+    name, kind = "clusters", CLUSTER
+
     def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str,
-                 admission=None):
+                 admission: FargateWebhookConfigurations | None = None):
         self.store = store
-        self.admission = admission  # gateway.admission.WebhookServer: its webhook configuration goes into each cluster
+        self.admission = admission  # EKS's Fargate webhook configuration, applied in each cluster
         self.supervisor = supervisor
         self.etcd = etcd
         self.data_dir = data_dir
@@ -61,6 +65,9 @@ class ClusterReconciler:
     def node_context(self, record: Record) -> ClusterContext:
         """How node backends reach this cluster and where they keep their files and processes."""
         return ClusterContext.from_paths(self.paths(record), record.status["endpoint"], self.process_prefix(record))
+
+    def watches(self) -> list[Watch]:
+        return []  # its processes' changes reach it through the supervisor (see composition.py)
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)

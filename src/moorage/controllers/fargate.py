@@ -23,7 +23,7 @@ import ipaddress
 import logging
 from collections import Counter
 
-from ..core.kinds import FARGATE_PROFILE
+from ..core.kinds import CLUSTER, FARGATE_PROFILE
 from ..infra.kube import KubeClient, KubeError, object_path
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec
 from ..services.ec2.network import find_subnet
@@ -45,6 +45,7 @@ from ..store import Conflict, Key, Record, SqliteStore
 from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler
 from .nodegroups import instances_holding_addresses
+from .runtime import Watch
 
 log = logging.getLogger(__name__)
 
@@ -311,10 +312,16 @@ class FargateScheduler:
 
 
 class FargateReconciler:
+    name, kind = "fargate-profiles", FARGATE_PROFILE
+
     def __init__(self, store: SqliteStore, clusters: ClusterReconciler, scheduler: FargateScheduler):
         self.store = store
         self.clusters = clusters
         self.scheduler = scheduler
+
+    def watches(self) -> list[Watch]:
+        """A cluster's change (e.g. it became ACTIVE, or is being deleted) concerns every Fargate profile of it."""
+        return [Watch(CLUSTER, lambda cluster: fargate_profiles_of_cluster(self.store, cluster))]
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)

@@ -24,6 +24,7 @@ from ..services.iam.identity import instance_profile_role_arn, principal_record
 from ..store import Key, Record, SqliteStore
 from .clusters import ClusterReconciler
 from .nodegroups import instances_holding_addresses, place_in_subnet
+from .runtime import Watch
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,17 @@ RESYNC_SECONDS = 60.0
 
 
 class InstanceReconciler:
+    name, kind = "instances", INSTANCE
+
     def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend, identities: ClusterIdentities):
         self.store = store
         self.clusters = clusters
         self.backend = backend
         self.identities = identities
+
+    def watches(self) -> list[Watch]:
+        """A cluster's change (e.g. it became ACTIVE, or is being deleted) concerns every self-managed instance of it."""
+        return [Watch(CLUSTER, lambda cluster: instances_of_cluster(self.store, cluster))]
 
     async def reconcile(self, key: Key) -> float | None:
         record = self.store.get(key)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 
-from ..core.kinds import NODEGROUP, UPDATE
+from ..core.kinds import CLUSTER, NODEGROUP, UPDATE
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
@@ -26,6 +26,7 @@ from ..services.eks.nodegroups import cluster_of
 from ..store import Conflict, Key, Record, SqliteStore
 from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler, complete_update
+from .runtime import Watch
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,16 @@ RESYNC_SECONDS = 30.0
 
 
 class NodegroupReconciler:
+    name, kind = "nodegroups", NODEGROUP
+
     def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend):
         self.store = store
         self.clusters = clusters
         self.backend = backend
+
+    def watches(self) -> list[Watch]:
+        """A cluster's change (e.g. it became ACTIVE, or is being deleted) concerns every node group of it."""
+        return [Watch(CLUSTER, lambda cluster: nodegroups_of_cluster(self.store, cluster))]
 
 
     async def reconcile(self, key: Key) -> float | None:

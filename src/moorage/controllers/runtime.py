@@ -2,6 +2,11 @@
 
 As in controller-runtime, a reconcile is level-based and idempotent: it may run at any time, any
 number of times, and after a crash at any point; it returns when to look again (or None).
+
+Each reconciler declares what it reconciles and what it watches (controller-runtime's For and
+Watches): its store `kind`, and `watches()`: for a change to a record of another kind, which of its
+own records to look at again. The composition root only wires: every store change goes to every
+controller's `notify`.
 """
 
 from __future__ import annotations
@@ -9,16 +14,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Hashable, Iterable, Protocol
+
+from ..store import Key
 
 log = logging.getLogger(__name__)
 
 Reconcile = Callable[[Hashable], Awaitable["float | None"]]
 
 
+@dataclass(frozen=True)
+class Watch:
+    """When a record of `kind` changes, reconcile the keys `related(changed key)` gives."""
+
+    kind: str
+    related: Callable[[Key], Iterable[Key]]
+
+
+class Reconciler(Protocol):
+    name: str  # the controller's name in logs
+    kind: str  # the store kind it reconciles
+
+    async def reconcile(self, key: Key) -> float | None: ...
+
+    def watches(self) -> list[Watch]: ...
+
+
 class Controller:
-    def __init__(self, name: str, reconcile: Reconcile, workers: int = 4, max_backoff: float = 30.0):
+    def __init__(self, name: str, reconcile: Reconcile, workers: int = 4, max_backoff: float = 30.0,
+                 kind: str | None = None, watches: Iterable[Watch] = ()):
         self.name = name
+        self.kind = kind
+        self.watches = tuple(watches)
         self._reconcile = reconcile
         self._workers = workers
         self._max_backoff = max_backoff
@@ -30,6 +58,19 @@ class Controller:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def of(cls, reconciler: Reconciler) -> "Controller":
+        return cls(reconciler.name, reconciler.reconcile, kind=reconciler.kind, watches=reconciler.watches())
+
+    def notify(self, key: Key) -> None:
+        """A record changed: reconcile it if it is ours, and whatever of ours watches its kind."""
+        if key.kind == self.kind:
+            self.enqueue(key)
+        for watch in self.watches:
+            if watch.kind == key.kind:
+                for related in watch.related(key):
+                    self.enqueue(related)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """The Fargate admission webhook, served by Moorage over HTTPS as EKS serves its own.
 
 Each cluster gets the MutatingWebhookConfiguration EKS installs, "0500-amazon-eks-fargate-mutation.amazonaws.com"
-(the cluster reconciler applies it once the API server is ready). kube-apiserver then sends every pod
+(services/eks/fargate_webhook.py says what it holds; controllers/fargate_webhook.py applies it once the API
+server is ready). kube-apiserver then sends every pod
 CREATE to ``https://127.0.0.1:<port>/_moorage/webhooks/fargate/<cluster id>``. A pod whose namespace and
 labels match an ACTIVE Fargate profile of that cluster is patched as EKS patches it: schedulerName
 fargate-scheduler, the label eks.amazonaws.com/fargate-profile, the annotation CapacityProvisioned (its
@@ -28,7 +29,6 @@ from aiohttp import web
 
 from ..core.kinds import CLUSTER
 from ..infra.etcd import free_port
-from ..infra.kube import KubeClient, KubeCredentials, object_path
 from ..infra.pki import WebhookPki, ensure_webhook_pki
 from ..services.eks.fargate import profile_state, profile_view, profiles_of_cluster
 from ..services.eks.fargate_pods import (
@@ -43,10 +43,8 @@ from ..store import Key, Record, SqliteStore
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_NAME = "0500-amazon-eks-fargate-mutation.amazonaws.com"
 WEBHOOK_SETTING = "webhook-endpoint"
 FARGATE_PATH = "/_moorage/webhooks/fargate/{cluster_id}"
-TIMEOUT_SECONDS = 5
 
 
 def _pointer(*parts: str) -> str:
@@ -148,7 +146,6 @@ class WebhookServer:
         self.port: int | None = None
         self._pki: WebhookPki | None = None
         self._runner: web.AppRunner | None = None
-        self._applied: dict[str, str] = {}  # cluster id -> the configuration last applied there
 
     async def start(self) -> None:
         self._pki = await asyncio.to_thread(ensure_webhook_pki, self.pki_dir)
@@ -177,67 +174,13 @@ class WebhookServer:
             await self._runner.cleanup()
             self._runner = None
 
-    def configuration(self, cluster_id: str, namespaces: list[str] | None = None) -> dict:
-        """The cluster's webhook configuration; `namespaces` (when no selector has wildcards) keeps pods of
-        other namespaces from calling Moorage at all, so clusters without Fargate pay nothing per pod."""
-        assert self._pki is not None and self.port is not None
-        webhook: dict = {}
-        if namespaces is not None:
-            # "" is no namespace's name (and a valid label value): with no profiles the webhook is never called.
-            values = sorted(namespaces) or [""]
-            webhook["namespaceSelector"] = {
-                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": values}]
-            }
-        return {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": WEBHOOK_NAME},
-            "webhooks": [
-                {
-                    "name": WEBHOOK_NAME,
-                    "admissionReviewVersions": ["v1"],
-                    "clientConfig": {
-                        "url": f"https://{self.host}:{self.port}{FARGATE_PATH.format(cluster_id=cluster_id)}",
-                        "caBundle": base64.b64encode(self._pki.ca_pem).decode(),
-                    },
-                    "rules": [
-                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}
-                    ],
-                    "failurePolicy": "Ignore",
-                    "matchPolicy": "Equivalent",
-                    "sideEffects": "None",
-                    "reinvocationPolicy": "Never",
-                    "timeoutSeconds": TIMEOUT_SECONDS,
-                    **webhook,
-                }
-            ],
-        }
+    def url_for(self, cluster_id: str) -> str:
+        """Where kube-apiserver sends this cluster's pod reviews."""
+        assert self.port is not None
+        return f"https://{self.host}:{self.port}{FARGATE_PATH.format(cluster_id=cluster_id)}"
 
-    async def ensure_configured(self, cluster_id: str, credentials: KubeCredentials) -> None:
-        """Apply the cluster's webhook configuration (once per Moorage process, or when it changed)."""
-        wanted = self.configuration(cluster_id, self._profile_namespaces(cluster_id))
-        digest = json.dumps(wanted, sort_keys=True)
-        if self._applied.get(cluster_id) == digest:
-            return
-        async with KubeClient(credentials) as kube:
-            await kube.apply(object_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", WEBHOOK_NAME), wanted)
-        self._applied[cluster_id] = digest
-
-    def _profile_namespaces(self, cluster_id: str) -> list[str] | None:
-        """Every namespace the cluster's live profiles select, or None when one is a wildcard pattern."""
-        cluster = next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
-        if cluster is None:
-            return None
-        key = cluster.key
-        namespaces = {
-            selector["namespace"]
-            for profile in profiles_of_cluster(self.store, key.account, key.region, key.name)
-            if not profile.deleting
-            for selector in profile.spec.get("selectors") or []
-        }
-        if any("*" in n or "?" in n for n in namespaces):
-            return None
-        return sorted(namespaces)
-
-    def forget(self, cluster_id: str) -> None:
-        self._applied.pop(cluster_id, None)
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA that signed the listener's certificate: the configuration's caBundle."""
+        assert self._pki is not None
+        return self._pki.ca_pem

@@ -326,6 +326,7 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
 
     import aiohttp
 
+    from moorage.controllers.fargate_webhook import FargateWebhookConfigurations
     from moorage.gateway.admission import WebhookServer
 
     store, ctx, profiles, private, public = api
@@ -342,7 +343,7 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
         server = WebhookServer(store, tmp_path / "data")
         await server.start()
         try:
-            config = server.configuration(cluster_id)
+            config = FargateWebhookConfigurations(store, server).configuration(cluster_id)
             tls = ssl.create_default_context(cadata=base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode())
             async with aiohttp.ClientSession() as session:
                 async with session.post(config["webhooks"][0]["clientConfig"]["url"], json=review, ssl=tls) as response:
