@@ -37,8 +37,9 @@ from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend, KwokSettings
-from .infra.processes import ProcessStatus, Supervisor
+from .infra.process_state import ProcessStatus
 from .infra.service_account_keys import ServiceAccountKeys
+from .infra.supervisor import Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account

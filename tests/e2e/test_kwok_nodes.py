@@ -15,7 +15,7 @@ import pytest
 
 from moorage.infra.controlplane import ClusterPaths
 from moorage.infra.nodes import ClusterContext, KwokNodeBackend, KwokSettings, NodeSpec, pod_cidr_block
-from moorage.infra.processes import Supervisor
+from moorage.infra.supervisor import Supervisor
 from moorage.infra.toolchain import locate
 
 from ..conftest import ACCOUNT_ID, REGION, kill_leftovers, start_moorage

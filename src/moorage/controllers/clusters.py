@@ -19,7 +19,7 @@ from ..infra.etcd import SharedEtcd, cluster_user, free_port
 from ..infra.kube import KubeCredentials
 from ..infra.nodes.backend import ClusterContext
 from ..infra.pki import ensure_cluster_pki, ensure_etcd_client, first_service_ip
-from ..infra.processes import Supervisor
+from ..infra.supervisor import Supervisor
 from ..infra.toolchain import locate
 from ..services.ec2.network import cluster_security_group_spec, interface_address
 from ..services.eks.versions import patch_version

@@ -17,7 +17,7 @@ import aiohttp
 
 from .etcd import EtcdEndpoint, cluster_prefix
 from .pki import CertPaths, ClusterPki, EtcdPki
-from .processes import ProcessSpec
+from .process_records import ProcessSpec
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # Many small control planes on one machine: a soft memory limit makes Go's GC work harder only once

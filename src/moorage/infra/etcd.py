@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from .pki import EtcdPki
-from .processes import ProcessSpec
+from .process_records import ProcessSpec
 
 
 def b64(text: str) -> str:

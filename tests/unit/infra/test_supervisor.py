@@ -14,21 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from moorage.infra.processes import (
-    BACKOFF,
-    FAILED,
-    RUNNING,
-    STOPPED,
+from moorage.infra.process_records import (
     ProcessRecord,
     ProcessSpec,
-    ProcessStatus,
-    RestartPolicy,
-    Supervisor,
     list_records,
     read_record,
     record_path,
     write_record,
 )
+from moorage.infra.process_state import BACKOFF, FAILED, RUNNING, STOPPED, ProcessStatus, RestartPolicy
+from moorage.infra.supervisor import Supervisor
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -448,7 +443,8 @@ def test_kill_recorded_stops_a_process_without_a_spec(tmp_path, cleanup):
 HELPER = """
 import asyncio, signal, sys
 from pathlib import Path
-from moorage.infra.processes import ProcessSpec, Supervisor
+from moorage.infra.process_records import ProcessSpec
+from moorage.infra.supervisor import Supervisor
 
 # As in an interactive `moorage up`, even when the tests run where SIGINT is ignored (a background job of a script).
 signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -72,7 +72,8 @@ import aiohttp
 
 from ..etcd import free_port
 from ..kube import KubeClient, KubeError, object_path
-from ..processes import ProcessSpec, Supervisor
+from ..process_records import ProcessSpec
+from ..supervisor import Supervisor
 from .backend import ClusterContext, NodeBackend, NodeSpec, node_ready
 
 log = logging.getLogger(__name__)
