@@ -19,7 +19,7 @@ from aiohttp import web
 from ..core.context import Principal
 from ..core.regions import known_regions
 from ..services.accounts import CredentialStore
-from ..services.eks.identity import ClusterIdentities, authorize
+from ..services.eks.identity import ClusterIdentities, access_policy_decision
 from ..store import Record, SqliteStore
 from . import sigv4
 from .protocols import AwsError, AwsRequest
@@ -147,7 +147,7 @@ class AuthorizationWebhook:
         if body is None:
             return web.json_response({"error": "body is not a JSON object"}, status=400)
         cluster = self.cluster_for_id(request.match_info["cluster_id"])
-        allowed, reason = (False, "unknown cluster") if cluster is None else authorize(self.store, cluster, body.get("spec") or {})
+        allowed, reason = (False, "unknown cluster") if cluster is None else access_policy_decision(self.store, cluster, body.get("spec") or {})
         # "No opinion" carries no reason, so kube-apiserver's Forbidden message reads as on EKS.
         status = {"allowed": True, "reason": reason} if allowed else {"allowed": False}
         if not allowed:

@@ -21,7 +21,7 @@ from moorage.services.eks.access import (
 from moorage.services.eks.access_policies import POLICY_NAMES, association_allows, namespace_in_scope, policy_arn
 from moorage.services.eks.aws_auth import AWS_AUTH_PATH, parse_aws_auth
 from moorage.services.eks.clusters import Clusters
-from moorage.services.eks.identity import Caller, ClusterIdentities, authorize, render
+from moorage.services.eks.identity import Caller, ClusterIdentities, access_policy_decision, render
 from moorage.services.eks.service import EksService
 from moorage.store import SqliteStore
 
@@ -277,6 +277,6 @@ def test_webhooks_map_entries_and_authorize_by_their_policies(store):
     assert user["groups"] == ["system:authenticated", "readers"]
     assert user["extra"]["canonicalArn"] == [f"arn:aws:iam::{ACCOUNT}:role/viewers"]
     review = {"user": user["username"], "extra": user["extra"], **pods("list", namespace="web")}
-    assert authorize(store, cluster, review)[0]
-    assert not authorize(store, cluster, {**review, **pods("list", namespace="other")})[0]
-    assert not authorize(store, cluster, {**review, **pods("get", namespace="web", resource="secrets")})[0]
+    assert access_policy_decision(store, cluster, review)[0]
+    assert not access_policy_decision(store, cluster, {**review, **pods("list", namespace="other")})[0]
+    assert not access_policy_decision(store, cluster, {**review, **pods("get", namespace="web", resource="secrets")})[0]

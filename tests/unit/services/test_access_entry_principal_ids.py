@@ -19,7 +19,7 @@ from moorage.services.ec2.network import default_subnets
 from moorage.services.eks.access import entry_key
 from moorage.services.eks.access_policies import policy_arn
 from moorage.services.eks.aws_auth import AwsAuthSource, parse_aws_auth
-from moorage.services.eks.identity import ClusterIdentities, authorize
+from moorage.services.eks.identity import ClusterIdentities, access_policy_decision
 from moorage.services.eks.oidc_issuer import ClusterIssuers
 from moorage.services.eks.service import EksService
 from moorage.services.iam.credentials import IamAccessKeys
@@ -138,7 +138,7 @@ def test_a_recreated_role_is_not_mapped_until_its_entry_is_recreated(moorage):
     assert user["username"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/viewers/carol"
     assert user["extra"]["principalId"] == [f"{role['RoleId']}:carol"]
     old_review = review_of(user)
-    assert authorize(moorage.store, cluster, old_review)[0]
+    assert access_policy_decision(moorage.store, cluster, old_review)[0]
 
     moorage.iam.DeleteRole(CTX, {"RoleName": "viewers"})
     recreated = moorage.role("viewers")
@@ -148,7 +148,7 @@ def test_a_recreated_role_is_not_mapped_until_its_entry_is_recreated(moorage):
     assert "earlier IAM principal with this ARN" in why
     # The authorization webhook agrees: the new principal id has no access entry's policies.
     new_review = {**old_review, "extra": {**old_review["extra"], "principalId": [f"{recreated['RoleId']}:carol"]}}
-    assert not authorize(moorage.store, cluster, new_review)[0]
+    assert not access_policy_decision(moorage.store, cluster, new_review)[0]
 
     moorage.eks.DeleteAccessEntry(CTX, {"clusterName": "api", "principalArn": role["Arn"]})
     moorage.eks.CreateAccessEntry(CTX, {"clusterName": "api", "principalArn": role["Arn"]})
@@ -156,8 +156,8 @@ def test_a_recreated_role_is_not_mapped_until_its_entry_is_recreated(moorage):
                                             "accessScope": {"type": "cluster"}})
     user, _ = moorage.user(cluster, moorage.session(recreated["Arn"]))
     assert user["extra"]["principalId"] == [f"{recreated['RoleId']}:carol"]
-    assert authorize(moorage.store, cluster, review_of(user))[0]
-    assert not authorize(moorage.store, cluster, old_review)[0]  # the deleted role's id is no longer mapped
+    assert access_policy_decision(moorage.store, cluster, review_of(user))[0]
+    assert not access_policy_decision(moorage.store, cluster, old_review)[0]  # the deleted role's id is no longer mapped
 
 
 def test_a_role_with_a_path_is_bound_the_same_way(moorage):

@@ -146,7 +146,7 @@ def _first_extra(extra: dict, name: str) -> str | None:
     return None
 
 
-def authorize(store: SqliteStore, cluster: Record, review: dict) -> tuple[bool, str]:
+def access_policy_decision(store: SqliteStore, cluster: Record, review: dict) -> tuple[bool, str]:
     """A SubjectAccessReview's spec against the access policies of the caller's access entry:
     (True, reason) when one allows it in its scope, else (False, reason) meaning "no opinion"."""
     if authentication_mode(cluster) not in API_MODES:
