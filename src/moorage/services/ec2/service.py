@@ -9,9 +9,14 @@ from ...store import SqliteStore
 from ..base import Service, match_filters, offset_page
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .instances import instances
+from .internet_gateways import InternetGatewayOperations
 from .launches import launched_instances, run_instances, terminate_instances
-from .vpcs import NetworkOperations
-from .vpcs import invalid_token as _invalid_token
+from .network_ops import invalid_token as _invalid_token
+from .network_tags import NetworkTagOperations
+from .route_tables import RouteTableOperations
+from .security_groups import SecurityGroupOperations
+from .subnets import SubnetOperations
+from .vpcs import VpcOperations
 
 
 def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_code: str, noun: str) -> list[dict]:
@@ -24,7 +29,10 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
-class Ec2Service(NetworkOperations, Service):
+class Ec2Service(
+    VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
+    NetworkTagOperations, Service,
+):
     name = "ec2"
 
     def __init__(self, store: SqliteStore | None = None):
