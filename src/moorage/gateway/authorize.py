@@ -37,7 +37,11 @@ from ..services.eks.pod_identity import find_association
 from ..services.iam import names as iam_names
 from ..services.iam.entities import IamStore, entity_arn
 from ..services.iam.identity import identity_policies, permissions_boundary, principal_tags
-from ..services.iam.policy import AuthRequest, Decision, MalformedPolicy, Policy, explain, parse_policy
+from ..services.iam.policy import explain
+from ..services.iam.policy_language import Decision, MalformedPolicy
+from ..services.iam.policy_matching import AuthRequest
+from ..services.iam.policy_statements import Policy
+from ..services.iam.policy_validation import parse_policy
 from ..services.sts.sessions import SessionPrincipal
 from ..store import Key, SqliteStore
 

@@ -182,7 +182,7 @@ def test_aws_managed_policies_are_valid_and_stable():
                  "AdministratorAccess", "ReadOnlyAccess"):
         assert f"arn:aws:iam::aws:policy/{name}" in policies
     assert "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy" in policies
-    from moorage.services.iam.policy import parse_policy
+    from moorage.services.iam.policy_validation import parse_policy
 
     for spec in policies.values():
         assert re.fullmatch(r"ANPA[A-Z2-7]{17}", spec["PolicyId"])

@@ -7,23 +7,20 @@ import time
 
 import pytest
 
-from moorage.services.iam.policy import (
+from moorage.services.iam.policy import denial_message, evaluate, explain, trust_allows
+from moorage.services.iam.policy_language import (
     GROUP_INLINE_POLICIES_MAX_CHARS,
     MANAGED_POLICY_MAX_CHARS,
     ROLE_INLINE_POLICIES_MAX_CHARS,
     TRUST_POLICY_MAX_CHARS,
     USER_INLINE_POLICIES_MAX_CHARS,
-    AuthRequest,
     Decision,
     MalformedPolicy,
     PolicyTooLarge,
-    denial_message,
-    evaluate,
-    explain,
-    parse_policy,
     policy_size,
-    trust_allows,
 )
+from moorage.services.iam.policy_matching import AuthRequest
+from moorage.services.iam.policy_validation import parse_policy
 
 ACCOUNT = "111122223333"
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"

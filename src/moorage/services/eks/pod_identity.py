@@ -23,7 +23,9 @@ from ...core.errors import AwsError
 from ...core.kinds import POD_IDENTITY_ASSOCIATION, ROLE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..iam.identity import principal_record
-from ..iam.policy import MalformedPolicy, PolicyTooLarge, parse_policy, trust_allows
+from ..iam.policy import trust_allows
+from ..iam.policy_language import MalformedPolicy, PolicyTooLarge
+from ..iam.policy_validation import parse_policy
 from . import names
 from .clusters import Clusters, fingerprint, now, paginate, validate_tags
 

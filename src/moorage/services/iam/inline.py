@@ -7,7 +7,7 @@ from ...core.kinds import GROUP, ROLE, USER
 from . import names
 from .entities import NAME_FIELD, IamStore, page
 from .managed import checked_document
-from .policy import (
+from .policy_language import (
     GROUP_INLINE_POLICIES_MAX_CHARS,
     ROLE_INLINE_POLICIES_MAX_CHARS,
     USER_INLINE_POLICIES_MAX_CHARS,

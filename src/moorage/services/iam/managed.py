@@ -19,7 +19,8 @@ from ...core.kinds import GROUP, POLICY, ROLE, USER
 from ...store import Record
 from . import names
 from .entities import ID_FIELD, NAME_FIELD, IamStore, merged_tags, now, page
-from .policy import MalformedPolicy, PolicyTooLarge, parse_policy
+from .policy_language import MalformedPolicy, PolicyTooLarge
+from .policy_validation import parse_policy
 
 MAX_VERSIONS = 5
 MAX_ATTACHED = 10  # managed policies per user, group or role (IAM's default quota)

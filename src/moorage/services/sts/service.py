@@ -22,7 +22,10 @@ from ..iam.entities import IamStore
 from ..iam.identity import principal_record
 from ..iam.managed import ManagedPolicies, default_document
 from ..iam.oidc_providers import find_provider, provider_arn, provider_name
-from ..iam.policy import Decision, MalformedPolicy, Policy, PolicyTooLarge, parse_policy, trust_allows
+from ..iam.policy import trust_allows
+from ..iam.policy_language import Decision, MalformedPolicy, PolicyTooLarge
+from ..iam.policy_statements import Policy
+from ..iam.policy_validation import parse_policy
 from .sessions import SessionPrincipal, StsSessions
 from .web_identity import read_token, verify_token
 
