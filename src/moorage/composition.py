@@ -36,7 +36,8 @@ from .infra.configmap_cache import ConfigMapCache
 from .infra.controlplane import ClusterPaths
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
-from .infra.nodes.kwok import KwokNodeBackend, KwokSettings
+from .infra.nodes.kwok import KwokNodeBackend
+from .infra.nodes.kwok_stages import KwokSettings
 from .infra.process_state import ProcessStatus
 from .infra.service_account_keys import ServiceAccountKeys
 from .infra.supervisor import Supervisor

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from moorage.infra.controlplane import GO_MEMORY_LIMITS
-from moorage.infra.nodes.kwok import KwokSettings
+from moorage.infra.nodes.kwok_stages import KwokSettings
 
 UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
