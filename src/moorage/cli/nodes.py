@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..infra.progress import Reporter
 from ..services.ec2.instance_types import CATALOG
-from ..services.ec2.launches import CLUSTER_TAG_PREFIX
+from ..services.ec2.launched_instances import CLUSTER_TAG_PREFIX
 from ..services.ec2.nodes import AL2023_ARM_64, AL2023_X86_64, ami_id
 
 WAIT_SECONDS = 120.0

@@ -16,7 +16,7 @@ from ..core.kinds import CLUSTER, INSTANCE
 from ..core.regions import partition
 from ..infra.nodes.backend import NodeBackend, NodeSpec
 from ..services.ec2.instance_types import CATALOG, node_resources
-from ..services.ec2.launches import TERMINATED_VISIBLE_SECONDS
+from ..services.ec2.launched_instances import TERMINATED_VISIBLE_SECONDS
 from ..services.ec2.network import find_subnet
 from ..services.ec2.nodes import AL2023_ARM_64, AL2023_X86_64, instance_node_labels, node_name, provider_id
 from ..services.eks.identity import ClusterIdentities

@@ -18,7 +18,7 @@ from ..core.kinds import CLUSTER, NODEGROUP, UPDATE
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
-from ..services.ec2.launches import instances_holding_addresses
+from ..services.ec2.launched_instances import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode

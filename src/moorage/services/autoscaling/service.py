@@ -6,7 +6,7 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...store import SqliteStore
 from ..base import Service, match_filters, offset_page
-from ..ec2.instances import auto_scaling_group, node_groups
+from ..ec2.nodegroup_instances import auto_scaling_group, node_groups
 
 
 class AutoScalingService(Service):

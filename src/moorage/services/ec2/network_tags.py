@@ -7,12 +7,12 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
 from ..base import match_filters
-from .instances import instances as node_group_instances
-from .launches import change_instance_tags, instance_tag_owners, launched_instances
+from .launched_instances import change_instance_tags, instance_tag_owners, launched_instances
 from .network import (
     ID_FIELDS,
 )
 from .network_ops import KIND_OF_PREFIX, NetworkStore, merge_tags, page
+from .nodegroup_instances import instances as node_group_instances
 
 
 class NetworkTagOperations(NetworkStore):

@@ -8,11 +8,11 @@ from ...core.regions import availability_zones
 from ...store import SqliteStore
 from ..base import Service, match_filters, offset_page
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
-from .instances import instances
 from .internet_gateways import InternetGatewayOperations
-from .launches import launched_instances, run_instances, terminate_instances
+from .launched_instances import launched_instances, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
+from .nodegroup_instances import instances
 from .route_tables import RouteTableOperations
 from .security_groups import SecurityGroupOperations
 from .subnets import SubnetOperations

@@ -22,8 +22,8 @@ from ...core.regions import partition
 from ...store import Conflict, Key, Record, SqliteStore
 from ..eks.fargate import fargate_addresses
 from .instance_types import CATALOG
-from .instances import NITRO_INSTANCE_FIELDS
 from .network import all_subnets, find_subnet
+from .nodegroup_instances import NITRO_INSTANCE_FIELDS
 from .nodes import instance_id, is_reserved_address
 
 MAX_INSTANCES_PER_LAUNCH = 1000
