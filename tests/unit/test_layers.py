@@ -76,3 +76,15 @@ def test_no_source_file_holds_more_than_one_idea_by_size():
     }
     assert long == {}, f"split these by idea (over {MAX_LINES} lines): {long}"
 
+
+
+def test_the_architecture_map_lists_every_module_and_nothing_else():
+    doc = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
+    block = doc.split("## Map of the tree", 1)[1].split("```", 2)[1]
+    mapped = {line.split()[0] for line in block.splitlines() if line.strip() and not line.startswith("#")}
+    tree = {
+        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+        if path.name != "__main__.py" and (path.name != "__init__.py" or path.parent.name == "pki")
+    }
+    assert sorted(mapped - tree) == [], "docs/architecture.md maps modules that are gone"
+    assert sorted(tree - mapped) == [], "docs/architecture.md's map misses these modules"
