@@ -32,3 +32,12 @@ class ServerConfig:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory owner-only (0700), and tighten one an older Moorage made readable
+    by others: it holds the store (secrets), every cluster's keys and etcd's data."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(0o700)

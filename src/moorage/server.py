@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from .composition import Moorage
-from .config import ServerConfig
+from .config import ServerConfig, prepare_data_dir
 from .gateway.app import HEALTH_PATH, READY, create_app
 
 
@@ -55,7 +55,7 @@ def _check_port_free(config: ServerConfig, patience: float = 3.0) -> None:
 async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(config.data_dir)
     except OSError as error:
         raise StartupError(f"cannot create the data directory {config.data_dir}: {error.strerror}") from error
     if api_workers:

@@ -2,11 +2,17 @@
 
 Writes are compare-and-set on `version`; every committed change is announced to subscribers
 (the reconcilers' work queues) after the commit, so a crash never announces an uncommitted change.
+
+The file holds secrets (the root account's secret key, IAM secret keys, STS session secrets, etcd's
+root password), so it and its WAL and shared-memory files are readable by their owner only (0600),
+in a directory only the owner may enter (0700 when the store creates it). Both are enforced at every
+open, so a data directory made by an older Moorage is tightened on upgrade.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -57,10 +63,23 @@ def _dump(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
+def _make_private(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it (SQLite gives its -wal and -shm
+    files the database file's mode), and tighten the files an older Moorage left readable."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class SqliteStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(self.path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._subscribers: list[Subscriber] = []

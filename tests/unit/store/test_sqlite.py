@@ -108,3 +108,37 @@ def test_write_all_is_all_or_nothing(store):
     store.write_all(creates=[(new, {"n": 1})], updates=[(store.get(child.key), {"user": "new"})], removes=[store.get(old.key)])
     assert store.get(old.key) is None and store.get(new).spec == {"n": 1}
     assert store.get(child.key).spec == {"user": "new"}
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_store_and_its_wal_files_are_owner_only(tmp_path):
+    store = SqliteStore(tmp_path / "data" / "state.db")
+    store.create(Key("1", "r", "k", "n"), {"secret": "x"})
+    files = [tmp_path / "data" / name for name in ("state.db", "state.db-wal", "state.db-shm")]
+    assert all(path.exists() for path in files)
+    assert [_mode(path) for path in files] == [0o600] * 3
+    assert _mode(tmp_path / "data") == 0o700
+
+
+def test_a_store_left_readable_by_an_older_moorage_is_tightened_on_open(tmp_path):
+    SqliteStore(tmp_path / "state.db").create(Key("1", "r", "k", "n"), {})
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (tmp_path / name).chmod(0o644)
+    reopened = SqliteStore(tmp_path / "state.db")
+    assert reopened.get(Key("1", "r", "k", "n")) is not None  # nothing lost
+    assert {_mode(tmp_path / name) for name in ("state.db", "state.db-wal", "state.db-shm")} == {0o600}
+
+
+def test_the_data_dir_is_created_owner_only_and_tightened_on_upgrade(tmp_path):
+    from moorage.config import prepare_data_dir
+
+    prepare_data_dir(tmp_path / "new" / "moorage")
+    assert _mode(tmp_path / "new" / "moorage") == 0o700
+    old = tmp_path / "old"
+    old.mkdir(mode=0o755)
+    old.chmod(0o755)
+    prepare_data_dir(old)
+    assert _mode(old) == 0o700
