@@ -268,3 +268,28 @@ def test_terminated_node_group_instance_is_replaced(cluster, kubectl):
     wait_for(replaced)  # as an Auto Scaling group does: the instance goes and a new one takes its place
     group = eks.describe_nodegroup(clusterName="compute", nodegroupName="asg")["nodegroup"]
     assert group["status"] == "ACTIVE" and group["scalingConfig"]["desiredSize"] == 1
+
+
+def test_node_group_tags_by_arn_as_tools_reconcile_them(cluster):
+    """Tag tools call ListTagsForResource with the node group's ARN, then Tag/Untag to converge."""
+    moorage, eks, subnets, env = cluster
+    group = eks.create_nodegroup(
+        clusterName="compute", nodegroupName="tagged", nodeRole=NODE_ROLE, subnets=[s["SubnetId"] for s in subnets],
+        scalingConfig={"minSize": 0, "maxSize": 2, "desiredSize": 0}, tags={"team": "web"},
+    )["nodegroup"]
+    arn = group["nodegroupArn"]
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "web"}
+    eks.tag_resource(resourceArn=arn, tags={"cost-center": "42", "team": "platform"})
+    eks.untag_resource(resourceArn=arn, tagKeys=["cost-center"])
+    eks.untag_resource(resourceArn=arn, tagKeys=["cost-center"])  # idempotent, as on EKS
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "platform"}
+    assert eks.describe_nodegroup(clusterName="compute", nodegroupName="tagged")["nodegroup"]["tags"] == {"team": "platform"}
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.tag_resource(resourceArn=arn, tags={"aws:reserved": "x"})
+    assert excinfo.value.response["Error"]["Code"] == "BadRequestException"
+    # Another node group's id under the same name is another resource.
+    stale = arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.list_tags_for_resource(resourceArn=stale)
+    assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

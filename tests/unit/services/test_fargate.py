@@ -359,3 +359,18 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
     assert {"op": "add", "path": "/spec/schedulerName", "value": "fargate-scheduler"} in patch
     again, _, _ = asyncio.run(serve_once())
     assert again == port  # chosen once, kept in the store's settings
+
+
+def test_profiles_are_tagged_by_their_arn(api):
+    store, ctx, profiles, private, public = api
+    arn = create(profiles, ctx, "tagged", tags={"team": "web"})["fargateProfileArn"]
+    clusters = profiles.clusters
+    assert clusters.list_tags(ctx, arn) == {"tags": {"team": "web"}}
+    clusters.tag(ctx, arn, {"env": "dev"})
+    clusters.untag(ctx, arn, ["team"])
+    assert clusters.list_tags(ctx, arn) == {"tags": {"env": "dev"}}
+    assert profiles.describe(ctx, "demo", "tagged")["tags"] == {"env": "dev"}
+    from moorage.core.errors import AwsError
+    with pytest.raises(AwsError) as excinfo:
+        clusters.list_tags(ctx, arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000")
+    assert excinfo.value.code == "NotFoundException"

@@ -26,7 +26,7 @@ from ..iam.entities import ID_FIELD
 from ..iam.identity import principal_record
 from . import names
 from .access_policies import POLICY_ARNS, POLICY_NAMES, policy_arn
-from .clusters import Clusters, fingerprint, now, paginate, validate_tags
+from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, validate_tags
 
 ENTRY_TYPES = ("STANDARD", "FARGATE_LINUX", "EC2_LINUX", "EC2_WINDOWS", "EC2", "HYBRID_LINUX", "HYPERPOD_LINUX")
 API_MODES = ("API", "API_AND_CONFIG_MAP")
@@ -265,6 +265,7 @@ class AccessEntries:
     def __init__(self, store: SqliteStore, clusters: Clusters):
         self.store = store
         self.clusters = clusters
+        clusters.tagged_kinds["access-entry"] = record_with_arn(store, ACCESS_ENTRY, "accessEntryArn")
 
     def cluster(self, ctx: RequestContext, name: str) -> Record:
         record = self.clusters.get(ctx, name)

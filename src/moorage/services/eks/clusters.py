@@ -189,6 +189,18 @@ def resolve_vpc_config(store: SqliteStore, ctx: RequestContext, config: dict, na
     }
 
 
+def record_with_arn(store: SqliteStore, kind: str, arn_field: str) -> Callable[[str, str, str, str], Record | None]:
+    """A finder for the tagging operations: the record of `kind` in the ARN's cluster whose
+    `arn_field` is exactly the ARN (a resource recreated under the same name has a new ARN)."""
+    def find(account: str, region: str, rest: str, arn: str) -> Record | None:
+        prefix = rest.split("/", 1)[0] + "/"
+        return next(
+            (r for r in store.list(account, region, kind) if r.key.name.startswith(prefix) and r.spec.get(arn_field) == arn),
+            None,
+        )
+    return find
+
+
 def validate_tags(tags: dict | None, error_code: str = "BadRequestException") -> dict:
     tags = dict(tags or {})
     if len(tags) > MAX_TAGS:

@@ -21,7 +21,7 @@ from ...core.kinds import CLUSTER, FARGATE_PROFILE
 from ...store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from ..ec2.network import find_subnet, subnet_is_public
 from .access import ensure_node_role_access
-from .clusters import Clusters, fingerprint, now, paginate, validate_tags
+from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, validate_tags
 
 MAX_PROFILES_PER_CLUSTER = 10
 MAX_SELECTORS = 5
@@ -79,6 +79,7 @@ class FargateProfiles:
     def __init__(self, store: SqliteStore, clusters: Clusters):
         self.store = store
         self.clusters = clusters
+        clusters.tagged_kinds["fargateprofile"] = record_with_arn(store, FARGATE_PROFILE, "fargateProfileArn")
 
     def key(self, ctx: RequestContext, cluster: str, profile: str) -> Key:
         return Key(ctx.account, ctx.region, FARGATE_PROFILE, f"{cluster}/{profile}")

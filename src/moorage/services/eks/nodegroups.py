@@ -20,7 +20,7 @@ from ..ec2.network import all_subnets
 from ..ec2.nodes import ami_type_mismatch
 from . import names
 from .access import ensure_node_role_access
-from .clusters import Clusters, fingerprint, now, paginate, update_view, validate_tags
+from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, update_view, validate_tags
 from .versions import patch_version
 
 MAX_NODEGROUPS_PER_CLUSTER = 30
@@ -131,6 +131,7 @@ class Nodegroups:
     def __init__(self, store: SqliteStore, clusters: Clusters, instance_types: dict[str, Any]):
         self.store = store
         self.clusters = clusters
+        clusters.tagged_kinds["nodegroup"] = record_with_arn(store, NODEGROUP, "nodegroupArn")
         self.instance_types = instance_types
 
     def key(self, ctx: RequestContext, cluster: str, nodegroup: str) -> Key:
