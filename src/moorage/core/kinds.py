@@ -13,6 +13,9 @@ NODEGROUP = "nodegroup"
 FARGATE_PROFILE = "fargateprofile"
 ACCESS_ENTRY = "accessentry"
 POD_IDENTITY_ASSOCIATION = "podidentityassociation"
+ADDON = "addon"
+INSIGHT = "insight"
+IDENTITY_PROVIDER_CONFIG = "identityproviderconfig"
 
 # EC2
 INSTANCE = "instance"
@@ -21,6 +24,8 @@ SUBNET = "subnet"
 SECURITY_GROUP = "security-group"
 INTERNET_GATEWAY = "internet-gateway"
 ROUTE_TABLE = "route-table"
+KEY_PAIR = "key-pair"
+LAUNCH_TEMPLATE = "launch-template"
 
 # IAM (global: stored under the region "global")
 IAM_KIND_PREFIX = "iam-"
