@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 ETCD_SETTING = "etcd-endpoint"
 # Clean shutdown order: clients of etcd first, etcd last.
-STOP_ORDER = ("*/kwok", "*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver", "etcd")
+STOP_ORDER = ("*/kwok", "*/kube-scheduler", "*/kube-controller-manager", "*/kube-apiserver*", "etcd")
 CHANGE_POLL_SECONDS = 0.05
 
 
@@ -205,7 +205,7 @@ class Moorage(Frontend):
         )
         nodes = KwokNodeBackend(self.supervisor, settings=KwokSettings(
             node_startup_delay=self.config.node_startup_delay, pod_startup_delay=self.config.pod_startup_delay))
-        nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes)
+        nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes, self.config.pod_eviction_timeout)
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)

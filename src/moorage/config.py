@@ -27,6 +27,8 @@ class ServerConfig:
     # Simulated nodes: seconds from a node's creation to Ready, and from a pod's binding to Running.
     node_startup_delay: float = 0.0
     pod_startup_delay: float = 0.0
+    # UpdateNodegroupVersion: how long evictions a PodDisruptionBudget blocks are retried (EKS: 15 minutes).
+    pod_eviction_timeout: float = 900.0
 
     @property
     def url(self) -> str:

@@ -38,11 +38,17 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     envvar="MOORAGE_POD_STARTUP_DELAY", help="Simulated nodes: pod bound to Running. A node or pod annotation "
     "moorage.dev/startup-delay (e.g. 45s) overrides it for that object.",
 )
-def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float) -> None:
+@click.option(
+    "--pod-eviction-timeout", type=click.FloatRange(0, 86400), default=900.0, show_default=True, metavar="SECONDS",
+    envvar="MOORAGE_POD_EVICTION_TIMEOUT", help="Node-group version updates: how long evictions blocked by a "
+    "PodDisruptionBudget are retried before the update fails with PodEvictionFailure (EKS: 15 minutes).",
+)
+def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float,
+       pod_eviction_timeout: float) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
     config = ServerConfig(
         host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser(),
-        node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay,
+        node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay, pod_eviction_timeout=pod_eviction_timeout,
     )
     try:
         asyncio.run(serve(config, announce=lambda message: click.echo(message), api_workers=api_workers))

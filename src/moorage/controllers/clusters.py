@@ -24,6 +24,7 @@ from ..infra.toolchain import locate
 from ..services.ec2.network import cluster_security_group_spec, interface_address
 from ..services.eks.versions import patch_version
 from ..store import AlreadyExists, Conflict, Key, Record, SqliteStore
+from .cluster_upgrades import DEFAULT_APISERVER_NAME, ControlPlaneUpgrades, pending_version_update, running_minor
 from .fargate_webhook import FargateWebhookConfigurations
 from .runtime import Watch
 
@@ -45,6 +46,7 @@ class ClusterReconciler:
         self.etcd = etcd
         self.data_dir = data_dir
         self.base_url = base_url
+        self.upgrades = ControlPlaneUpgrades(store, supervisor)
         self._ssl: dict[str, object] = {}
 
     def paths(self, record: Record) -> controlplane.ClusterPaths:
@@ -56,11 +58,18 @@ class ClusterReconciler:
         return f"{key.account}/{key.region}/{key.name}-{record.spec['id']}"
 
     def process_names(self, record: Record) -> list[str]:
-        return [f"{self.process_prefix(record)}/{c}" for c in controlplane.COMPONENTS]
+        apiserver = record.status.get("apiserverName", DEFAULT_APISERVER_NAME)
+        return [f"{self.process_prefix(record)}/{c}" for c in (apiserver, *controlplane.COMPONENTS[1:])]
 
     def all_process_names(self, record: Record) -> list[str]:
-        """The control plane's and the node backend's (kwok) processes, node backend first."""
-        return [f"{self.process_prefix(record)}/kwok", *self.process_names(record)]
+        """The control plane's and the node backend's (kwok) processes, node backend first; during or after a
+        version update also the other kube-apiserver."""
+        prefix = self.process_prefix(record)
+        others = [(record.status.get("upgrade") or {}).get("apiserverName"), record.status.get("retiredApiserver"),
+                  DEFAULT_APISERVER_NAME]
+        extra = [n if n.startswith(prefix) else f"{prefix}/{n}" for n in others if n]
+        names = [f"{prefix}/kwok", *self.process_names(record)]
+        return names + [n for n in dict.fromkeys(extra) if n not in names]
 
     def node_context(self, record: Record) -> ClusterContext:
         """How node backends reach this cluster and where they keep their files and processes."""
@@ -83,9 +92,17 @@ class ClusterReconciler:
         spec, status = record.spec, record.status
         started = status.get("provisioningStartedAt") or time.time()
         self._ensure_cluster_security_group(record)
+        update = pending_version_update(self.store, record)
+        running = running_minor(record, update)
         try:
-            binaries = {c: locate(c, patch_version(spec["version"])) for c in controlplane.COMPONENTS}
+            self._binaries(running)
+            if update is not None:
+                self._binaries(spec["version"])
         except FileNotFoundError as error:
+            if update is not None and status.get("status") == "ACTIVE":
+                self.store.merge_status(update, status="Failed", errors=[
+                    {"errorCode": "Unknown", "errorMessage": str(error), "resourceIds": [record.key.name]}])
+                return 0.0
             self._fail(record, "Other", str(error))
             return None
         admin = await self.etcd.ensure()
@@ -94,43 +111,30 @@ class ClusterReconciler:
             port = free_port()
             record = self.store.merge_status(record, port=port, provisioningStartedAt=started)
         paths = self.paths(record)
-        network = spec["kubernetesNetworkConfig"]
+        if record.status.get("retiredApiserver"):  # a crash came between a version hand-over and its clean-up
+            await self.upgrades.finish_retirement(record, paths.state)
+            record = self.store.require(record.key)
         server_url = f"https://127.0.0.1:{port}"
         pki = await asyncio.to_thread(
             ensure_cluster_pki,
             paths.pki,
             server_url=server_url,
-            service_ip=first_service_ip(network["serviceIpv4Cidr"]),
+            service_ip=first_service_ip(spec["kubernetesNetworkConfig"]["serviceIpv4Cidr"]),
             extra_sans_dns=[f"{spec['id']}.moorage.local"],
         )
         etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
         if not status.get("etcdUser"):
             await admin.ensure_cluster_user(spec["id"])
             record = self.store.merge_status(record, etcdUser=True)
-        api_config = spec.get("kubeApiServerConfig") or {}
-        node_ports = api_config.get("serviceNodePortRange")
-        kcm_config = spec.get("kubeControllerManagerConfig") or {}
-        settings = controlplane.ControlPlaneSettings(
-            cluster_id=spec["id"],
-            process_prefix=self.process_prefix(record),
-            port=port,
-            advertise_address=interface_address(
-                self.store, record.key.account, record.key.region, spec["resourcesVpcConfig"]["subnetIds"][0], spec["id"]
-            )
-            or "10.0.0.10",
-            service_cidr=network["serviceIpv4Cidr"],
-            issuer=spec["identity"]["oidc"]["issuer"],
-            webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
-            authorization_webhook_url=f"{self.base_url}/_moorage/webhooks/authorize/{spec['id']}",
-            event_ttl=api_config.get("eventTtl"),
-            node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
-            terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),
-            hpa_sync_period=(kcm_config.get("horizontalPodAutoscalerControllerConfig") or {}).get("horizontalPodAutoscalerSyncPeriod"),
-            scoring_strategy=((spec.get("kubeSchedulerConfig") or {}).get("nodeResourcesFit") or {}).get("scoringStrategy"),
-        )
-        specs = await asyncio.to_thread(
-            controlplane.process_specs, binaries, paths, pki, self.etcd.pki, etcd_client, self.etcd.endpoint, settings
-        )
+        settings = self._settings(record, port)
+
+        async def specs_for(minor: str, apiserver_name: str):
+            return await asyncio.to_thread(
+                controlplane.process_specs, self._binaries(minor), paths, pki, self.etcd.pki, etcd_client,
+                self.etcd.endpoint, settings, apiserver_name)
+
+        apiserver_name = record.status.get("apiserverName", DEFAULT_APISERVER_NAME)
+        specs = await specs_for(running, apiserver_name)
         for process in specs:
             await self.supervisor.ensure(process)
         context = self._ssl.get(spec["id"]) or controlplane.admin_ssl_context(pki)
@@ -150,6 +154,9 @@ class ClusterReconciler:
             await self.admission.ensure_configured(
                 spec["id"], KubeCredentials(server_url, pki.ca.cert, pki.admin.cert, pki.admin.key)
             )
+        if update is not None and running != spec["version"] and status.get("status") == "ACTIVE":
+            return await self.upgrades.advance(record, update, port, context, specs_for, self.process_prefix(record),
+                                               paths.state)
         record = self.store.merge_status(
             record,
             status="ACTIVE",
@@ -159,9 +166,42 @@ class ClusterReconciler:
             appliedUpdate=spec.get("_pendingUpdate"),
             observedGeneration=record.generation,
             provisioningStartedAt=None,
+            version=running,
+            platformVersion=status.get("platformVersion") or spec["platformVersion"],
+            apiserverName=apiserver_name,
+            upgrade=None,
         )
         complete_update(self.store, record)
         return HEALTH_RECHECK_SECONDS
+
+    @staticmethod
+    def _binaries(minor: str) -> dict:
+        return {c: locate(c, patch_version(minor)) for c in controlplane.COMPONENTS}
+
+    def _settings(self, record: Record, port: int) -> controlplane.ControlPlaneSettings:
+        spec = record.spec
+        network = spec["kubernetesNetworkConfig"]
+        api_config = spec.get("kubeApiServerConfig") or {}
+        node_ports = api_config.get("serviceNodePortRange")
+        kcm_config = spec.get("kubeControllerManagerConfig") or {}
+        return controlplane.ControlPlaneSettings(
+            cluster_id=spec["id"],
+            process_prefix=self.process_prefix(record),
+            port=port,
+            advertise_address=interface_address(
+                self.store, record.key.account, record.key.region, spec["resourcesVpcConfig"]["subnetIds"][0], spec["id"]
+            )
+            or "10.0.0.10",
+            service_cidr=network["serviceIpv4Cidr"],
+            issuer=spec["identity"]["oidc"]["issuer"],
+            webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
+            authorization_webhook_url=f"{self.base_url}/_moorage/webhooks/authorize/{spec['id']}",
+            event_ttl=api_config.get("eventTtl"),
+            node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
+            terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),
+            hpa_sync_period=(kcm_config.get("horizontalPodAutoscalerControllerConfig") or {}).get("horizontalPodAutoscalerSyncPeriod"),
+            scoring_strategy=((spec.get("kubeSchedulerConfig") or {}).get("nodeResourcesFit") or {}).get("scoringStrategy"),
+        )
 
     def mark_stopped(self) -> None:
         """After a clean stop of every control plane: say so in each cluster's health until the next up."""
@@ -199,7 +239,7 @@ class ClusterReconciler:
                 reason = process.last_exit.describe() if process.last_exit else process.state
                 issues.append(
                     {
-                        "code": "ClusterUnreachable" if component == "kube-apiserver" else "Other",
+                        "code": "ClusterUnreachable" if component.startswith("kube-apiserver") else "Other",
                         "message": f"{component} is {process.state} ({reason}); restarted {process.restarts} times. "
                         f"Last output: {(process.last_error_tail or '')[-300:]}",
                         "resourceIds": [record.key.name],

@@ -15,17 +15,26 @@ import time
 from collections import Counter
 
 from ..core.kinds import CLUSTER, NODEGROUP, UPDATE
-from ..infra.kube import KubeError
+from ..infra.kube import KubeError, object_path
 from ..infra.nodes.backend import ClusterContext, NodeBackend, NodeSpec, pod_cidr_block
 from ..services.ec2.instance_types import CATALOG, node_resources
 from ..services.ec2.launched_instances import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode
+from ..services.eks.nodegroup_versions import nodegroup_running
 from ..services.eks.nodegroups import cluster_of
+from ..services.eks.versions import managed_node_info
 from ..store import Conflict, Key, Record, SqliteStore
 from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler, complete_update
+from .nodegroup_rollouts import (
+    DEFAULT_POD_EVICTION_TIMEOUT_SECONDS,
+    NodegroupRollouts,
+    instance_version,
+    pending_nodegroup_version_update,
+    version_for_new_instances,
+)
 from .runtime import Watch
 
 log = logging.getLogger(__name__)
@@ -39,8 +48,10 @@ RESYNC_SECONDS = 30.0
 class NodegroupReconciler:
     name, kind = "nodegroups", NODEGROUP
 
-    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend):
+    def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend,
+                 pod_eviction_timeout: float = DEFAULT_POD_EVICTION_TIMEOUT_SECONDS):
         self.store = store
+        self.rollouts = NodegroupRollouts(store, pod_eviction_timeout)
         self.clusters = clusters
         self.backend = backend
 
@@ -72,10 +83,15 @@ class NodegroupReconciler:
             await self.backend.delete_node(context, instance["nodeName"])
             instances.remove(instance)
             record = self.store.merge_status(record, instances=instances)
+        update = pending_nodegroup_version_update(self.store, record)
         desired = record.spec["scalingConfig"]["desiredSize"]
+        if update is not None:  # UpdateNodegroupVersion: surge while old nodes remain (nodegroup_rollouts.py)
+            record = self.rollouts.start(record, update, instances)
+            instances = list(record.status.get("instances", []))
+            desired = self.rollouts.desired(record, update, instances)
         issues = []
         if len(instances) < desired:
-            instances = self._allocate(record, instances, desired - len(instances))
+            instances = self._allocate(record, instances, desired - len(instances), version_for_new_instances(record, update))
             record = self.store.merge_status(record, instances=instances)  # recorded before any node exists
             if len(instances) < desired:
                 issues = [
@@ -104,13 +120,22 @@ class NodegroupReconciler:
             if record.status.get("status", "CREATING") == "CREATING":
                 self.store.merge_status(record, status="CREATE_FAILED")
             return RESYNC_SECONDS
+        if update is not None:
+            record, instances, delay = await self.rollouts.upgrade(record, update, instances, context, self._drain_and_delete)
+            if delay is not None:
+                return delay
+            if len(instances) != desired or pending_nodegroup_version_update(self.store, record) is None:
+                return 0.0
+            record = self.rollouts.finish(record)
+        elif record.status.get("rollout"):  # the update failed or was cancelled: nothing more to roll
+            record = self.store.merge_status(record, rollout=None)
         record = self.store.merge_status(
             record, status="ACTIVE", appliedUpdate=record.spec.get("_pendingUpdate"), readyNodes=ready_count
         )
         complete_update(self.store, record)
         return RESYNC_SECONDS
 
-    def _allocate(self, record: Record, instances: list[dict], count: int) -> list[dict]:
+    def _allocate(self, record: Record, instances: list[dict], count: int, version: tuple[str, str]) -> list[dict]:
         """New instances, spread evenly over the group's subnets' zones, with addresses from those subnets.
 
         Node addresses come from a subnet's bottom and pod blocks from its top, as the VPC CNI hands
@@ -149,6 +174,8 @@ class NodegroupReconciler:
                     "nodeName": node_name(address, key.region),
                     "instanceType": instance_type,
                     "launchedAt": time.time(),
+                    "version": version[0],
+                    "releaseVersion": version[1],
                 }
             )
             count -= 1
@@ -174,6 +201,7 @@ class NodegroupReconciler:
         key, spec = record.key, record.spec
         cluster_name = spec["clusterName"]
         instance_type = CATALOG[instance["instanceType"]]
+        version, release = instance_version(instance, nodegroup_running(record))
         labels = managed_node_labels(
             cluster=cluster_name,
             nodegroup=spec["nodegroupName"],
@@ -183,7 +211,7 @@ class NodegroupReconciler:
             capacity_type=spec["capacityType"],
             ami_type=spec["amiType"],
             node_name=instance["nodeName"],
-            release_version=spec.get("releaseVersion"),
+            release_version=release,
             extra=spec.get("labels") or {},
         )
         resources = node_resources(instance_type, spec.get("diskSize") or 20)
@@ -196,9 +224,10 @@ class NodegroupReconciler:
             capacity=resources["capacity"],
             allocatable=resources["allocatable"],
             pod_cidrs=[instance["podCidr"]],
+            node_info=managed_node_info(version),
         )
 
-    async def _drain_and_delete(self, context: ClusterContext, node: str) -> bool:
+    async def _drain_and_delete(self, context: ClusterContext, node: str, force: bool = False) -> bool:
         """Cordon, evict every pod (a PodDisruptionBudget answers 429: try again later), then delete.
 
         True once the node is gone; False while pods remain, so the caller requeues."""
@@ -222,7 +251,11 @@ class NodegroupReconciler:
                 try:
                     await kube.evict(meta["namespace"], meta["name"])
                 except KubeError as error:
-                    if error.status == 429:
+                    if error.status == 429 and force:  # a forced version update: the budget is overridden
+                        log.info("eviction of %s/%s blocked by a PodDisruptionBudget; deleting it (forced update)",
+                                 meta["namespace"], meta["name"])
+                        await kube.delete(object_path("v1", "pods", meta["name"], meta["namespace"]))
+                    elif error.status == 429:
                         log.info("eviction of %s/%s blocked by a PodDisruptionBudget; retrying", meta["namespace"], meta["name"])
                     elif not error.not_found:
                         raise

@@ -167,7 +167,10 @@ def process_specs(
     etcd_client: CertPaths,
     etcd: EtcdEndpoint,
     settings: ControlPlaneSettings,
+    apiserver_name: str = "kube-apiserver",
 ) -> list[ProcessSpec]:
+    """The three processes, in COMPONENTS order. ``apiserver_name`` names the kube-apiserver process (and its
+    log): a version update starts the new one beside the old under another name (see cluster_upgrades.py)."""
     webhook = write_webhook_kubeconfig(paths, settings.webhook_url)
     apiserver = [
         str(binaries["kube-apiserver"]),
@@ -175,6 +178,9 @@ def process_specs(
         f"--advertise-address={settings.advertise_address}",
         "--bind-address=127.0.0.1",
         f"--secure-port={settings.port}",
+        # SO_REUSEPORT: during a version update the new kube-apiserver binds the same port before the old
+        # one stops, so clients of the endpoint never find it closed.
+        "--permit-port-sharing=true",
         f"--etcd-servers={etcd.client_url}",
         f"--etcd-cafile={etcd_pki.ca.cert}",
         f"--etcd-certfile={etcd_client.cert}",
@@ -255,15 +261,16 @@ def process_specs(
     scheduler.append(f"--config={scheduler_config}")
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.state.mkdir(parents=True, exist_ok=True)
+    process_names = (apiserver_name, "kube-controller-manager", "kube-scheduler")
     return [
         ProcessSpec(
-            name=f"{settings.process_prefix}/{component}",
+            name=f"{settings.process_prefix}/{process}",
             argv=argv,
-            log_path=paths.log(component),
+            log_path=paths.log(process),
             state_dir=paths.state,
             env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component]},
         )
-        for component, argv in zip(COMPONENTS, (apiserver, controller_manager, scheduler))
+        for component, process, argv in zip(COMPONENTS, process_names, (apiserver, controller_manager, scheduler))
     ]
 
 
@@ -271,6 +278,33 @@ def admin_ssl_context(pki: ClusterPki) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(pki.ca.cert))
     context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
     return context
+
+
+async def version_readyz(port: int, context: ssl.SSLContext, want_version: str, attempts: int = 8,
+                         timeout: float = 2.0) -> tuple[bool, str]:
+    """Is the kube-apiserver of ``want_version`` (e.g. "v1.37.2") ready, while another one shares its port?
+
+    The kernel hands each new connection to one of the processes listening on the port (SO_REUSEPORT), so
+    each attempt opens a fresh connection and asks /version and then /readyz on it (one keep-alive
+    connection: the same process answers both)."""
+    detail = "no answer"
+    for _ in range(attempts):
+        connector = aiohttp.TCPConnector(limit=1, ssl=context)
+        try:
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+                async with session.get(f"https://127.0.0.1:{port}/version") as response:
+                    version = (await response.json(content_type=None)).get("gitVersion", "")
+                if version != want_version:
+                    detail = f"connection answered by kube-apiserver {version}"
+                    continue
+                async with session.get(f"https://127.0.0.1:{port}/readyz") as response:
+                    body = await response.text()
+                    if response.status == 200:
+                        return True, body
+                    detail = f"kube-apiserver {version} is not ready: {body[-300:]}"
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as error:
+            detail = str(error) or type(error).__name__
+    return False, detail
 
 
 async def readyz(port: int, context: ssl.SSLContext, timeout: float = 2.0) -> tuple[bool, str]:

@@ -21,12 +21,12 @@ from ..ec2.nodes import ami_type_mismatch
 from . import names
 from .access import ensure_node_role_access
 from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, update_view, validate_tags
-from .versions import patch_version
+from .nodegroup_versions import check_nodegroup_version, check_release_version, latest_release_version
+from .version_updates import running_version
 
 MAX_NODEGROUPS_PER_CLUSTER = 30
 MAX_NODES_PER_NODEGROUP = 450
 MAX_TAINTS = 50
-AMI_RELEASE_DATE = "20261101"
 TAINT_EFFECTS = {"NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"}
 # Kubernetes' label syntax (keys: an optional DNS-subdomain prefix and a name); the API server refuses
 # nodes with anything else, so a node group with such labels or taints would never get its nodes.
@@ -55,7 +55,7 @@ def invalid(message: str, cluster: str, nodegroup: str) -> AwsError:
 
 
 def release_version(kubernetes_minor: str) -> str:
-    return f"{patch_version(kubernetes_minor)}-{AMI_RELEASE_DATE}"
+    return latest_release_version(kubernetes_minor)
 
 
 def check_scaling(scaling: dict, cluster: str, nodegroup: str, updating: bool = False) -> None:
@@ -124,6 +124,9 @@ def nodegroup_view(record: Record) -> dict:
         state = "UPDATING"
     view["status"] = state
     view["health"] = {"issues": status.get("healthIssues", [])}
+    # What the nodes run: a version update's target shows once every node runs it.
+    view["version"] = status.get("version") or spec["version"]
+    view["releaseVersion"] = status.get("releaseVersion") or spec["releaseVersion"]
     return view
 
 
@@ -198,12 +201,11 @@ class Nodegroups:
                 raise invalid(f"Specified subnets must belong to cluster's vpc {cluster_vpc}", cluster_name, name)
         check_taints(params.get("taints") or [], cluster_name, name)
         check_labels(params.get("labels") or {}, cluster_name, name)
-        version = params.get("version") or cluster.spec["version"]
-        if version != cluster.spec["version"]:
-            raise invalid(
-                f"Requested Nodegroup version {version} is not compatible with cluster version {cluster.spec['version']}",
-                cluster_name, name,
-            )
+        cluster_version = running_version(cluster)
+        version = params.get("version") or cluster_version
+        check_nodegroup_version(version, cluster_version, cluster_name, name)
+        if params.get("releaseVersion"):
+            check_release_version(params["releaseVersion"], version, cluster_name, name)
         nodegroup_id = str(uuid.uuid4())
         spec = {
             "nodegroupName": name,

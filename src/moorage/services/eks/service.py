@@ -11,6 +11,8 @@ from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
+from .nodegroup_versions import NodegroupVersionUpdates
+from .version_updates import ClusterVersionUpdates
 from .versions import cluster_versions, default_minor
 
 
@@ -23,6 +25,8 @@ class EksService(Service):
         self.access = AccessEntries(store, self.clusters)
         self.fargate_profiles = FargateProfiles(store, self.clusters)
         self.pod_identity = PodIdentityAssociations(store, self.clusters)
+        self.version_updates = ClusterVersionUpdates(self.clusters)
+        self.nodegroup_versions = NodegroupVersionUpdates(self.nodegroups)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         ctx.require_pass_role(params["roleArn"])
@@ -45,6 +49,12 @@ class EksService(Service):
         if before == "CONFIG_MAP" and params.get("accessConfig"):  # first entry into an API mode, as on EKS
             bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
         return update
+
+    def UpdateClusterVersion(self, ctx: RequestContext, params: dict) -> dict:
+        return self.version_updates.update_version(ctx, params)
+
+    def UpdateNodegroupVersion(self, ctx: RequestContext, params: dict) -> dict:
+        return self.nodegroup_versions.update_version(ctx, params)
 
     def DescribeUpdate(self, ctx: RequestContext, params: dict) -> dict:
         return self.clusters.describe_update(ctx, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 from ...infra.toolchain.catalog import DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, Version
@@ -26,6 +27,28 @@ def supported_minors() -> list[str]:
 
 def default_minor() -> str:
     return Version.parse(DEFAULT_KUBERNETES_VERSION).minor_line
+
+
+def platform_version(minor: str) -> str:
+    """The EKS platform version a new (or newly upgraded) control plane of this minor gets."""
+    return PLATFORM_VERSION
+
+
+def kubelet_version(minor: str) -> str:
+    """status.nodeInfo.kubeletVersion as EKS AMIs report it: v<patch>-eks-<7 hex digits of the build>."""
+    patch = patch_version(minor)
+    return f"v{patch}-eks-{hashlib.sha256(patch.encode()).hexdigest()[:7]}"
+
+
+# What an EKS-optimized AL2023 node reports besides its kubelet (containerd 2.x on AL2023 2023.x).
+NODE_OS_IMAGE = "Amazon Linux 2023.9.20261101"
+NODE_CONTAINER_RUNTIME = "containerd://2.1.5"
+
+
+def managed_node_info(minor: str) -> dict[str, str]:
+    """status.nodeInfo fields of an EKS-optimized node of this minor (kube-proxy no longer reports one)."""
+    return {"kubeletVersion": kubelet_version(minor), "kubeProxyVersion": "", "osImage": NODE_OS_IMAGE,
+            "containerRuntimeVersion": NODE_CONTAINER_RUNTIME}
 
 
 def patch_version(minor: str) -> str:
