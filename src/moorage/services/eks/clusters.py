@@ -217,8 +217,9 @@ def cluster_view(record: Record) -> dict:
     # Shallow: the view is only serialized, never mutated, and DescribeCluster is the hot path.
     view = {k: v for k, v in spec.items() if not k.startswith("_")}
     # The version the control plane runs: a version update's target shows once it is applied.
-    view["version"] = status.get("version") or spec["version"]
-    view["platformVersion"] = status.get("platformVersion") or spec["platformVersion"]
+    before = spec.get("_versionBefore") or {}
+    view["version"] = status.get("version") or before.get("version") or spec["version"]
+    view["platformVersion"] = status.get("platformVersion") or before.get("platformVersion") or spec["platformVersion"]
     view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
     state = status.get("status", "CREATING")
     if record.deleting:

@@ -49,8 +49,9 @@ def check_nodegroup_version(version: str, cluster_version: str, cluster: str, no
 
 def nodegroup_running(record: Record) -> tuple[str, str]:
     """(version, releaseVersion) the group's nodes run: the spec's until a version update has been applied."""
-    return (record.status.get("version") or record.spec["version"],
-            record.status.get("releaseVersion") or record.spec["releaseVersion"])
+    before = record.spec.get("_versionBefore") or {}
+    return (record.status.get("version") or before.get("version") or record.spec["version"],
+            record.status.get("releaseVersion") or before.get("releaseVersion") or record.spec["releaseVersion"])
 
 
 class NodegroupVersionUpdates:
@@ -110,7 +111,8 @@ class NodegroupVersionUpdates:
             {"status": "InProgress"},
         )
         spec = copy.deepcopy(record.spec)
-        spec.update(version=version, releaseVersion=release, _pendingUpdate=update_id, modifiedAt=now())
+        spec.update(version=version, releaseVersion=release, _pendingUpdate=update_id, modifiedAt=now(),
+                    _versionBefore={"version": current_version, "releaseVersion": current_release})
         try:
             self.store.update_spec(record, spec)
         except Conflict:

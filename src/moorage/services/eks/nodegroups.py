@@ -125,8 +125,9 @@ def nodegroup_view(record: Record) -> dict:
     view["status"] = state
     view["health"] = {"issues": status.get("healthIssues", [])}
     # What the nodes run: a version update's target shows once every node runs it.
-    view["version"] = status.get("version") or spec["version"]
-    view["releaseVersion"] = status.get("releaseVersion") or spec["releaseVersion"]
+    before = spec.get("_versionBefore") or {}
+    view["version"] = status.get("version") or before.get("version") or spec["version"]
+    view["releaseVersion"] = status.get("releaseVersion") or before.get("releaseVersion") or spec["releaseVersion"]
     return view
 
 

@@ -22,11 +22,13 @@ MAX_KUBELET_SKEW = 3
 
 def running_version(cluster) -> str:
     """The minor the control plane runs: the spec's until a version update has been applied."""
-    return cluster.status.get("version") or cluster.spec["version"]
+    before = cluster.spec.get("_versionBefore") or {}
+    return cluster.status.get("version") or before.get("version") or cluster.spec["version"]
 
 
 def running_platform_version(cluster) -> str:
-    return cluster.status.get("platformVersion") or cluster.spec["platformVersion"]
+    before = cluster.spec.get("_versionBefore") or {}
+    return cluster.status.get("platformVersion") or before.get("platformVersion") or cluster.spec["platformVersion"]
 
 
 def minor_number(version: str) -> tuple[int, int]:
@@ -85,7 +87,8 @@ class ClusterVersionUpdates:
             {"status": "InProgress"},
         )
         spec = copy.deepcopy(record.spec)
-        spec.update(version=wanted, platformVersion=target_platform, _pendingUpdate=update_id)
+        spec.update(version=wanted, platformVersion=target_platform, _pendingUpdate=update_id,
+                    _versionBefore={"version": current, "platformVersion": running_platform_version(record)})
         try:
             self.store.update_spec(record, spec)
         except Exception:
