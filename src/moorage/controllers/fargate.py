@@ -41,6 +41,8 @@ from ..services.eks.fargate_pods import (
     fargate_provider_id,
     size_from_annotation,
 )
+from ..services.eks.version_updates import running_version
+from ..services.eks.versions import managed_node_info, supported_minors
 from ..store import Conflict, Key, Record, SqliteStore
 from .aws_auth import ensure_role_mapping
 from .clusters import ClusterReconciler
@@ -251,10 +253,15 @@ class FargateScheduler:
                 "subnetId": subnet["SubnetId"],
                 "zone": subnet["AvailabilityZone"],
                 "pod": pod_ref(pod),
+                "kubeletVersion": self._cluster_minor(profile),  # Fargate runs the cluster's minor at the pod's start
             }
             self._update_allocations(key, lambda pods: {**pods, pod["metadata"]["uid"]: node})
             return node
         return None
+
+    def _cluster_minor(self, profile: Record) -> str | None:
+        cluster = self.store.get(Key(profile.key.account, profile.key.region, CLUSTER, profile.spec["clusterName"]))
+        return running_version(cluster) if cluster is not None else None
 
     def _update_allocations(self, key: Key, change) -> None:
         while True:
@@ -280,6 +287,7 @@ class FargateScheduler:
             taints=[FARGATE_TAINT],
             capacity=capacity,
             allocatable=capacity,
+            node_info=managed_node_info(node["kubeletVersion"]) if node.get("kubeletVersion") in supported_minors() else {},
         )
 
     async def _bind(self, context: ClusterContext, pod: dict, node_name: str) -> bool:

@@ -20,6 +20,8 @@ from ..services.ec2.launched_instances import TERMINATED_VISIBLE_SECONDS
 from ..services.ec2.network import find_subnet
 from ..services.ec2.nodes import AL2023_ARM_64, AL2023_X86_64, instance_node_labels, node_name, provider_id
 from ..services.eks.identity import ClusterIdentities
+from ..services.eks.version_updates import running_version
+from ..services.eks.versions import managed_node_info, supported_minors
 from ..services.iam.identity import instance_profile_role_arn, principal_record
 from ..store import Key, Record, SqliteStore
 from .clusters import ClusterReconciler
@@ -127,7 +129,12 @@ class InstanceReconciler:
             podCidr=str(block),
             nodeName=node_name(address, key.region),
             zone=spec["zone"],
+            kubeletVersion=self._cluster_minor(record),  # the EKS AMI of the cluster's minor at launch
         )
+
+    def _cluster_minor(self, record: Record) -> str | None:
+        cluster = self.store.get(Key(record.key.account, record.key.region, CLUSTER, record.spec.get("cluster") or ""))
+        return running_version(cluster) if cluster is not None else None
 
     async def _terminate(self, record: Record) -> float | None:
         status = record.status
@@ -166,6 +173,7 @@ class InstanceReconciler:
             capacity=resources["capacity"],
             allocatable=resources["allocatable"],
             pod_cidrs=[status["podCidr"]],
+            node_info=managed_node_info(status["kubeletVersion"]) if status.get("kubeletVersion") in supported_minors() else {},
         )
 
 

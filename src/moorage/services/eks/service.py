@@ -9,9 +9,9 @@ from ..ec2.instance_types import CATALOG
 from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
+from .nodegroup_versions import NodegroupVersionUpdates
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
-from .nodegroup_versions import NodegroupVersionUpdates
 from .version_updates import ClusterVersionUpdates
 from .versions import cluster_versions, default_minor
 
