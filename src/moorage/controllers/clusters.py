@@ -139,7 +139,11 @@ class ClusterReconciler:
             await self.supervisor.ensure(process)
         context = self._ssl.get(spec["id"]) or controlplane.admin_ssl_context(pki)
         self._ssl[spec["id"]] = context
-        ready, detail = await controlplane.readyz(port, context)
+        upgrading = update is not None and running != spec["version"] and status.get("status") == "ACTIVE"
+        if upgrading:  # two kube-apiservers share the port: ask the one that serves until the hand-over
+            ready, detail = await controlplane.version_readyz(port, context, f"v{patch_version(running)}")
+        else:
+            ready, detail = await controlplane.readyz(port, context)
         if not ready:
             if status.get("status") == "CREATING" and time.time() - started > START_TIMEOUT_SECONDS:
                 self._fail(record, "ClusterUnreachable", f"kube-apiserver did not become ready: {self._tail(specs[0])or detail}")
@@ -154,7 +158,7 @@ class ClusterReconciler:
             await self.admission.ensure_configured(
                 spec["id"], KubeCredentials(server_url, pki.ca.cert, pki.admin.cert, pki.admin.key)
             )
-        if update is not None and running != spec["version"] and status.get("status") == "ACTIVE":
+        if upgrading:
             return await self.upgrades.advance(record, update, port, context, specs_for, self.process_prefix(record),
                                                paths.state)
         record = self.store.merge_status(
