@@ -181,6 +181,11 @@ def process_specs(
         # SO_REUSEPORT: during a version update the new kube-apiserver binds the same port before the old
         # one stops, so clients of the endpoint never find it closed.
         "--permit-port-sharing=true",
+        # On SIGTERM, close open watches after 1 s instead of waiting for them: without this kube-apiserver's
+        # HTTP server waits its full 60 s shutdown timeout for the watches of the controller manager,
+        # scheduler and kwok, so every stop (DeleteCluster, an upgrade's hand-over, moorage's own
+        # shutdown) ended in SIGKILL after Moorage's 10 s. Measured: exit 3.7 s after SIGTERM instead of 60 s.
+        "--shutdown-watch-termination-grace-period=1s",
         f"--etcd-servers={etcd.client_url}",
         f"--etcd-cafile={etcd_pki.ca.cert}",
         f"--etcd-certfile={etcd_client.cert}",
