@@ -6,9 +6,11 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.regions import availability_zones
 from ...store import SqliteStore
-from ..base import Service, match_filters, offset_page
-from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
+from ..base import Service, offset_page
+from .filters import RESERVATION_FIELDS, filtered
+from .instance_types import CATALOG, instance_type_info
 from .internet_gateways import InternetGatewayOperations
+from .key_pairs import KeyPairOperations
 from .launched_instances import launched_instances, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
@@ -31,7 +33,7 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(
     VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
-    NetworkTagOperations, Service,
+    NetworkTagOperations, KeyPairOperations, Service,
 ):
     name = "ec2"
 
@@ -62,26 +64,10 @@ class Ec2Service(
                 verb = "does not exist" if len(missing) == 1 else "do not exist"
                 raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
             found = [i for i in found if i["InstanceId"] in set(wanted)]
-        found = match_filters(
-            found,
-            params.get("Filters"),
-            {
-                "instance-id": lambda i: i["InstanceId"],
-                "instance-state-name": lambda i: i["State"]["Name"],
-                "instance-state-code": lambda i: i["State"]["Code"],
-                "instance-type": lambda i: i["InstanceType"],
-                "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
-                # Pending and terminated instances have no address, subnet or VPC: they match no value.
-                "private-ip-address": lambda i: i.get("PrivateIpAddress"),
-                "private-dns-name": lambda i: i["PrivateDnsName"],
-                "subnet-id": lambda i: i.get("SubnetId"),
-                "vpc-id": lambda i: i.get("VpcId"),
-                "image-id": lambda i: i["ImageId"],
-                "architecture": lambda i: i["Architecture"],
-                "tag-key": lambda i: [t["Key"] for t in i["Tags"]],
-                "tag-value": lambda i: [t["Value"] for t in i["Tags"]],
-            },
-        )
+        # Reservation fields (owner-id, reservation-id) are filtered as if they were the instance's.
+        on_reservation = [{**i, "OwnerId": ctx.account, "ReservationId": "r-" + i["InstanceId"][2:]} for i in found]
+        found = [{k: v for k, v in i.items() if k not in RESERVATION_FIELDS}
+                 for i in filtered("DescribeInstances", on_reservation, params.get("Filters"))]
         found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
         page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
         reservations = [
@@ -119,19 +105,7 @@ class Ec2Service(
             zones = _select(zones, "ZoneName", names, "InvalidParameterValue", "zone")
         if params.get("ZoneIds"):
             zones = _select(zones, "ZoneId", params["ZoneIds"], "InvalidParameterValue", "zone")
-        zones = match_filters(
-            zones,
-            params.get("Filters"),
-            {
-                "zone-name": lambda z: z["ZoneName"],
-                "zone-id": lambda z: z["ZoneId"],
-                "state": lambda z: z["State"],
-                "region-name": lambda z: z["RegionName"],
-                "zone-type": lambda z: z["ZoneType"],
-                "opt-in-status": lambda z: z["OptInStatus"],
-                "group-name": lambda z: z["GroupName"],
-            },
-        )
+        zones = filtered("DescribeAvailabilityZones", zones, params.get("Filters"))
         return {"AvailabilityZones": zones}
 
     def DescribeInstanceTypes(self, ctx: RequestContext, params: dict) -> dict:
@@ -145,7 +119,7 @@ class Ec2Service(
             selected = [CATALOG[name] for name in dict.fromkeys(names)]
         else:
             selected = list(CATALOG.values())
-        infos = match_filters([instance_type_info(it) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
+        infos = filtered("DescribeInstanceTypes", [instance_type_info(it) for it in selected], params.get("Filters"))
 
         # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given.
         page, following = offset_page(infos, params.get("NextToken"), params.get("MaxResults") or 100, _invalid_token)
