@@ -11,6 +11,7 @@ from .filters import RESERVATION_FIELDS, filtered
 from .instance_types import CATALOG, instance_type_info
 from .internet_gateways import InternetGatewayOperations
 from .key_pairs import KeyPairOperations
+from .launch_templates import LaunchTemplateOperations
 from .launched_instances import launched_instances, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
@@ -33,7 +34,7 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(
     VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
-    NetworkTagOperations, KeyPairOperations, Service,
+    NetworkTagOperations, KeyPairOperations, LaunchTemplateOperations, Service,
 ):
     name = "ec2"
 
@@ -127,3 +128,35 @@ class Ec2Service(
         if following:
             result["NextToken"] = following
         return result
+
+    def GetLaunchTemplateData(self, ctx: RequestContext, params: dict) -> dict:
+        """An instance's configuration as launch-template data (what a template would need to launch it again)."""
+        found = instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
+        instance = next((i for i in found if i["InstanceId"] == params["InstanceId"]), None)
+        if instance is None:
+            raise AwsError("InvalidInstanceID.NotFound", f"The instance ID '{params['InstanceId']}' does not exist")
+        placement = instance["Placement"]
+        data: dict = {
+            "ImageId": instance["ImageId"],
+            "InstanceType": instance["InstanceType"],
+            "EbsOptimized": instance["EbsOptimized"],
+            "Monitoring": {"Enabled": instance["Monitoring"]["State"] == "enabled"},
+            "Placement": {"AvailabilityZone": placement["AvailabilityZone"], "GroupName": placement["GroupName"],
+                          "Tenancy": placement["Tenancy"]},
+            "DisableApiTermination": False,
+            "InstanceInitiatedShutdownBehavior": "stop",
+        }
+        if instance.get("SubnetId"):
+            data["NetworkInterfaces"] = [{
+                "DeviceIndex": 0, "SubnetId": instance["SubnetId"], "DeleteOnTermination": True,
+                "Groups": [g["GroupId"] for g in instance.get("SecurityGroups", [])],
+                **({"PrivateIpAddress": instance["PrivateIpAddress"]} if instance.get("PrivateIpAddress") else {}),
+            }]
+        if instance.get("KeyName"):
+            data["KeyName"] = instance["KeyName"]
+        if instance.get("IamInstanceProfile"):
+            data["IamInstanceProfile"] = {"Arn": instance["IamInstanceProfile"]["Arn"]}
+        tags = [t for t in instance["Tags"] if not t["Key"].startswith("aws:")]
+        if tags:
+            data["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+        return {"LaunchTemplateData": data}
