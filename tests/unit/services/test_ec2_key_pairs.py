@@ -203,3 +203,12 @@ def test_delete_by_name_or_id_is_idempotent(ec2, ctx):
     assert call(ec2, ctx, "DeleteKeyPair", KeyPairId=b["KeyPairId"])["KeyPairId"] == b["KeyPairId"]
     assert call(ec2, ctx, "DeleteKeyPair", KeyPairId=b["KeyPairId"]) == {"Return": True}
     assert not key_pair_exists(ec2.store, ACCOUNT, REGION, "gone")
+
+
+def test_run_instances_refuses_a_key_name_that_is_no_key_pair(ec2, ctx):
+    with pytest.raises(AwsError) as excinfo:
+        call(ec2, ctx, "RunInstances", ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName="nope")
+    assert error_of(excinfo) == ("InvalidKeyPair.NotFound", "The key pair 'nope' does not exist")
+    call(ec2, ctx, "CreateKeyPair", KeyName="ops")
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName="ops")
+    assert launched["Instances"][0]["KeyName"] == "ops"

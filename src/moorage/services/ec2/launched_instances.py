@@ -22,6 +22,7 @@ from ...core.regions import partition
 from ...store import Conflict, Key, Record, SqliteStore
 from ..eks.fargate import fargate_addresses
 from .instance_types import CATALOG
+from .key_pairs import key_pair_exists
 from .network import all_subnets, find_subnet
 from .nodegroup_instances import NITRO_INSTANCE_FIELDS
 from .nodes import instance_id, is_reserved_address
@@ -89,6 +90,8 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     instance_type = params.get("InstanceType") or "m1.small"  # EC2's default, which Moorage does not simulate
     if instance_type not in CATALOG:
         raise AwsError("InvalidParameterValue", f"Invalid value '{instance_type}' for InstanceType.")
+    if params.get("KeyName") and not key_pair_exists(store, ctx.account, ctx.region, params["KeyName"]):
+        raise AwsError("InvalidKeyPair.NotFound", f"The key pair '{params['KeyName']}' does not exist")
     address = params.get("PrivateIpAddress")
     if address and maximum > 1:
         raise AwsError("InvalidParameterCombination", "Cannot specify a private IP address when launching more than one instance.")
