@@ -209,3 +209,36 @@ def test_describe_availability_zones_and_instance_types_filter_with_their_tables
     types = call(ec2, ctx, "DescribeInstanceTypes", InstanceTypes=["m5.large", "t3.micro"],
                  Filters=[{"Name": "vcpu-info.default-vcpus", "Values": ["2"]}, {"Name": "burstable-performance-supported", "Values": ["true"]}])
     assert [t["InstanceType"] for t in types["InstanceTypes"]] == ["t3.micro"]
+
+
+def test_describe_instances_filters_on_interface_reservation_and_key_fields(ec2, ctx):
+    vpc = call(ec2, ctx, "CreateVpc", CidrBlock="10.47.0.0/16")["Vpc"]
+    subnet = call(ec2, ctx, "CreateSubnet", VpcId=vpc["VpcId"], CidrBlock="10.47.1.0/24")["Subnet"]
+    call(ec2, ctx, "CreateKeyPair", KeyName="ops")
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.small",
+                    SubnetId=subnet["SubnetId"], KeyName="ops")
+    instance = launched["Instances"][0]
+    interface = instance["NetworkInterfaces"][0]
+    assert interface["SubnetId"] == subnet["SubnetId"] and interface["Attachment"]["DeviceIndex"] == 0
+
+    def ids(*filters):
+        found = call(ec2, ctx, "DescribeInstances", Filters=list(filters))["Reservations"]
+        return [i["InstanceId"] for r in found for i in r["Instances"]]
+
+    mine = [instance["InstanceId"]]
+    assert ids({"Name": "network-interface.subnet-id", "Values": [subnet["SubnetId"]]}) == mine
+    assert ids({"Name": "network-interface.vpc-id", "Values": [vpc["VpcId"]]}) == mine
+    assert ids({"Name": "network-interface.attachment.device-index", "Values": ["0"]},
+               {"Name": "network-interface.attachment.instance-id", "Values": mine}) == mine
+    assert ids({"Name": "network-interface.network-interface-id", "Values": [interface["NetworkInterfaceId"]]}) == mine
+    assert ids({"Name": "owner-id", "Values": [ACCOUNT]}, {"Name": "reservation-id", "Values": [launched["ReservationId"]]}) == mine
+    assert ids({"Name": "key-name", "Values": ["ops"]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}) == mine
+    assert ids({"Name": "network-interface.addresses.association.public-ip", "Values": ["*"]}) == []
+    described = call(ec2, ctx, "DescribeInstances", InstanceIds=mine)["Reservations"][0]["Instances"][0]
+    assert "OwnerId" not in described and "ReservationId" not in described  # reservation fields stay on the reservation
+
+
+def test_instances_launched_together_are_described_in_their_one_reservation(ec2, ctx):
+    launched = call(ec2, ctx, "RunInstances", ImageId="ami-0123456789abcdef0", MinCount=2, MaxCount=2, InstanceType="t3.small")
+    reservations = call(ec2, ctx, "DescribeInstances")["Reservations"]
+    assert [(r["ReservationId"], len(r["Instances"])) for r in reservations] == [(launched["ReservationId"], 2)]

@@ -24,7 +24,7 @@ from ..eks.fargate import fargate_addresses
 from .instance_types import CATALOG
 from .key_pairs import key_pair_exists
 from .network import all_subnets, find_subnet
-from .nodegroup_instances import NITRO_INSTANCE_FIELDS
+from .nodegroup_instances import NITRO_INSTANCE_FIELDS, with_network_interface
 from .nodes import instance_id, is_reserved_address
 
 MAX_INSTANCES_PER_LAUNCH = 1000
@@ -264,7 +264,7 @@ def instance_view(record: Record, account: str, region: str) -> dict:
             "Arn": f"arn:{partition(region)}:iam::{account}:instance-profile/{spec['instanceProfile']}",
             "Id": "AIPA" + spec["instanceId"][2:19].upper(),
         }
-    return view
+    return with_network_interface(view, account)
 
 
 def launched_instances(store: SqliteStore, account: str, region: str) -> list[dict]:
@@ -274,6 +274,11 @@ def launched_instances(store: SqliteStore, account: str, region: str) -> list[di
         for r in store.list(account, region, INSTANCE)
         if r.status.get("terminatedAt", now) > now - TERMINATED_VISIBLE_SECONDS
     ]
+
+
+def reservation_ids(store: SqliteStore, account: str, region: str) -> dict[str, str]:
+    """Instance id -> the reservation RunInstances answered with (node-group instances have none recorded)."""
+    return {r.spec["instanceId"]: r.spec["reservationId"] for r in store.list(account, region, INSTANCE)}
 
 
 def launched_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:

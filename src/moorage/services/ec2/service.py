@@ -12,7 +12,7 @@ from .instance_types import CATALOG, instance_type_info
 from .internet_gateways import InternetGatewayOperations
 from .key_pairs import KeyPairOperations
 from .launch_templates import LaunchTemplateOperations
-from .launched_instances import launched_instances, run_instances, terminate_instances
+from .launched_instances import launched_instances, reservation_ids, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
 from .nodegroup_instances import instances
@@ -65,16 +65,21 @@ class Ec2Service(
                 verb = "does not exist" if len(missing) == 1 else "do not exist"
                 raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
             found = [i for i in found if i["InstanceId"] in set(wanted)]
+        # A launched instance is in the reservation RunInstances answered; a node group's, in its own.
+        launched_in = reservation_ids(self.store, ctx.account, ctx.region)
+        reservation_of = {i["InstanceId"]: launched_in.get(i["InstanceId"], "r-" + i["InstanceId"][2:]) for i in found}
         # Reservation fields (owner-id, reservation-id) are filtered as if they were the instance's.
-        on_reservation = [{**i, "OwnerId": ctx.account, "ReservationId": "r-" + i["InstanceId"][2:]} for i in found]
+        on_reservation = [{**i, "OwnerId": ctx.account, "ReservationId": reservation_of[i["InstanceId"]]} for i in found]
         found = [{k: v for k, v in i.items() if k not in RESERVATION_FIELDS}
                  for i in filtered("DescribeInstances", on_reservation, params.get("Filters"))]
-        found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+        found.sort(key=lambda i: (i["LaunchTime"], reservation_of[i["InstanceId"]], i["InstanceId"]))
         page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
-        reservations = [
-            {"ReservationId": "r-" + i["InstanceId"][2:], "OwnerId": ctx.account, "Groups": [], "Instances": [i]}
-            for i in page
-        ]
+        reservations: list[dict] = []
+        for instance in page:  # the instances of one reservation, together, as EC2 lists them
+            reservation = reservation_of[instance["InstanceId"]]
+            if not reservations or reservations[-1]["ReservationId"] != reservation:
+                reservations.append({"ReservationId": reservation, "OwnerId": ctx.account, "Groups": [], "Instances": []})
+            reservations[-1]["Instances"].append(instance)
         result: dict = {"Reservations": reservations}
         if following:
             result["NextToken"] = following
