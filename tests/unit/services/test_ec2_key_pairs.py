@@ -212,3 +212,13 @@ def test_run_instances_refuses_a_key_name_that_is_no_key_pair(ec2, ctx):
     call(ec2, ctx, "CreateKeyPair", KeyName="ops")
     launched = call(ec2, ctx, "RunInstances", ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName="ops")
     assert launched["Instances"][0]["KeyName"] == "ops"
+
+
+@pytest.mark.skipif(shutil.which("puttygen") is None, reason="needs PuTTY's puttygen")
+@pytest.mark.parametrize("key_type", ["rsa", "ed25519"])
+def test_puttygen_reads_the_ppk_files(ec2, ctx, tmp_path, key_type):
+    material = call(ec2, ctx, "CreateKeyPair", KeyName=f"pg-{key_type}", KeyType=key_type, KeyFormat="ppk")["KeyMaterial"]
+    (tmp_path / "key.ppk").write_bytes(material.encode())
+    subprocess.run(["puttygen", str(tmp_path / "key.ppk"), "-O", "public-openssh", "-o", str(tmp_path / "key.pub")], check=True)
+    stored = find_key_pair(ec2.store, ACCOUNT, REGION, f"pg-{key_type}")["PublicKey"]
+    assert (tmp_path / "key.pub").read_text().split()[:2] == stored.split()[:2]

@@ -59,7 +59,7 @@ def key_pair_view(spec: dict, include_public_key: bool = False) -> dict:
 
 def _check_name(name: str) -> None:
     if not name.strip():
-        raise AwsError("InvalidParameterValue", "Value () for parameter keyName is invalid. Key name cannot be empty.")
+        raise AwsError("MissingParameter", "The request must contain the parameter KeyName")
     if len(name) > MAX_NAME_LENGTH or not name.isascii():
         raise AwsError(
             "InvalidParameterValue",
