@@ -193,3 +193,26 @@ def test_get_launch_template_data_of_an_unknown_instance_is_not_found(ec2, ctx):
     with pytest.raises(AwsError) as excinfo:
         call(ec2, ctx, "GetLaunchTemplateData", InstanceId="i-0123456789abcdef0")
     assert excinfo.value.code == "InvalidInstanceID.NotFound"
+
+
+def test_run_instances_from_a_template_takes_its_data_under_the_request(ec2, ctx, template):
+    call(ec2, ctx, "CreateKeyPair", KeyName="ops")
+    call(ec2, ctx, "CreateLaunchTemplateVersion", LaunchTemplateName="nodes", SourceVersion="1",
+         LaunchTemplateData={"KeyName": "ops", "ImageId": "ami-0123456789abcdef0",
+                             "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "web"},
+                                                                                         {"Key": "tier", "Value": "a"}]}]})
+    launched = call(ec2, ctx, "RunInstances", MinCount=1, MaxCount=1, InstanceType="t3.small",
+                    LaunchTemplate={"LaunchTemplateName": "nodes", "Version": "$Latest"},
+                    TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "tier", "Value": "b"}]}])
+    instance = launched["Instances"][0]
+    assert instance["ImageId"] == "ami-0123456789abcdef0" and instance["KeyName"] == "ops"
+    assert instance["InstanceType"] == "t3.small"  # the request's, over the template's t3.medium
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags == {"app": "web", "tier": "b", "aws:ec2launchtemplate:id": template["LaunchTemplateId"],
+                    "aws:ec2launchtemplate:version": "2"}
+    with pytest.raises(AwsError) as excinfo:
+        call(ec2, ctx, "RunInstances", MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": "lt-0123456789abcdef0"})
+    assert excinfo.value.code == "InvalidLaunchTemplateId.NotFound"
+    with pytest.raises(AwsError) as excinfo:  # version 1 has the template's AMI "ami-0abc", which is malformed
+        call(ec2, ctx, "RunInstances", MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]})
+    assert excinfo.value.code == "InvalidAMIID.Malformed"

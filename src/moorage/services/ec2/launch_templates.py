@@ -326,3 +326,25 @@ def _page(params: dict, items: list, list_key: str) -> dict:
     size = params.get("MaxResults") or max(len(items), 1)
     selected, following = offset_page(items, params.get("NextToken"), size, invalid_token)
     return {list_key: selected, **({"NextToken": following} if following else {})}
+
+
+def with_launch_template(store: SqliteStore, account: str, region: str, params: dict) -> dict:
+    """RunInstances parameters with its LaunchTemplate's data under them: what the request gives wins,
+    the template's instance tags come first (the request's overwrite them by key), and the instance is
+    tagged aws:ec2launchtemplate:id and :version, as EC2 tags instances launched from a template."""
+    named = params["LaunchTemplate"]
+    if named.get("LaunchTemplateId") and named.get("LaunchTemplateName"):
+        raise AwsError("InvalidParameterCombination",
+                       "You must specify either the launch template ID or the launch template name, but not both.")
+    id_or_name = named.get("LaunchTemplateId") or named.get("LaunchTemplateName")
+    if not id_or_name:
+        raise AwsError("MissingParameter", "The request must contain the parameter LaunchTemplateName or LaunchTemplateId")
+    version = resolve_launch_template(store, account, region, id_or_name, named.get("Version"))
+    data = copy.deepcopy(version["LaunchTemplateData"])
+    merged = {**{k: v for k, v in data.items() if k != "TagSpecifications"},
+              **{k: v for k, v in params.items() if k not in ("LaunchTemplate", "TagSpecifications")}}
+    origin = [{"Key": "aws:ec2launchtemplate:id", "Value": version["LaunchTemplateId"]},
+              {"Key": "aws:ec2launchtemplate:version", "Value": str(version["VersionNumber"])}]
+    merged["TagSpecifications"] = [*(data.get("TagSpecifications") or []), *(params.get("TagSpecifications") or []),
+                                   {"ResourceType": "instance", "Tags": origin}]
+    return merged

@@ -23,6 +23,7 @@ from ...store import Conflict, Key, Record, SqliteStore
 from ..eks.fargate import fargate_addresses
 from .instance_types import CATALOG
 from .key_pairs import key_pair_exists
+from .launch_templates import with_launch_template
 from .network import all_subnets, find_subnet
 from .nodegroup_instances import NITRO_INSTANCE_FIELDS, with_network_interface
 from .nodes import instance_id, is_reserved_address
@@ -68,6 +69,8 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     """Validate as EC2 does, record each instance (pending), and answer with the reservation."""
     if params.get("DryRun"):
         raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+    if params.get("LaunchTemplate"):
+        params = with_launch_template(store, ctx.account, ctx.region, params)
     image = params.get("ImageId")
     if not image:
         raise AwsError("MissingParameter", "The request must contain the parameter ImageId")
