@@ -201,3 +201,27 @@ def test_the_cli_creates_and_describes_launch_templates(moorage):
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["LaunchTemplateVersions"][0]["LaunchTemplateData"] == {"InstanceType": "t3.small", "KeyName": "ops"}
     assert aws(moorage, "ec2", "delete-launch-template", "--launch-template-name", "wire-cli").returncode == 0
+
+
+def test_run_instances_from_a_launch_template_and_get_its_data_back(ec2, vpc):
+    ec2.create_key_pair(KeyName="wire-launch")
+    template = ec2.create_launch_template(LaunchTemplateName="wire-launch", LaunchTemplateData={
+        "ImageId": "ami-0123456789abcdef0", "InstanceType": "t3.small", "KeyName": "wire-launch",
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "web"}]}]})["LaunchTemplate"]
+    launched = ec2.run_instances(MinCount=1, MaxCount=1, SubnetId=vpc["subnet"]["SubnetId"],
+                                 LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"})
+    instance = launched["Instances"][0]
+    assert (instance["ImageId"], instance["InstanceType"], instance["KeyName"]) == ("ami-0123456789abcdef0", "t3.small", "wire-launch")
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["app"] == "web" and tags["aws:ec2launchtemplate:id"] == template["LaunchTemplateId"]
+    found = ec2.describe_instances(Filters=[{"Name": "network-interface.subnet-id", "Values": [vpc["subnet"]["SubnetId"]]},
+                                            {"Name": "key-name", "Values": ["wire-launch"]}])["Reservations"]
+    assert [(r["ReservationId"], [i["InstanceId"] for i in r["Instances"]]) for r in found] == [
+        (launched["ReservationId"], [instance["InstanceId"]])]
+    data = ec2.get_launch_template_data(InstanceId=instance["InstanceId"])["LaunchTemplateData"]
+    assert data["ImageId"] == "ami-0123456789abcdef0" and data["KeyName"] == "wire-launch"
+    assert data["NetworkInterfaces"][0]["SubnetId"] == vpc["subnet"]["SubnetId"]
+    assert data["TagSpecifications"] == [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "web"}]}]
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    ec2.delete_key_pair(KeyName="wire-launch")
