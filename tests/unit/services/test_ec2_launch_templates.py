@@ -216,3 +216,12 @@ def test_run_instances_from_a_template_takes_its_data_under_the_request(ec2, ctx
     with pytest.raises(AwsError) as excinfo:  # version 1 has the template's AMI "ami-0abc", which is malformed
         call(ec2, ctx, "RunInstances", MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]})
     assert excinfo.value.code == "InvalidAMIID.Malformed"
+
+
+def test_a_client_token_makes_create_version_idempotent(ec2, ctx, template):
+    first = call(ec2, ctx, "CreateLaunchTemplateVersion", LaunchTemplateName="nodes", ClientToken="v-1",
+                 LaunchTemplateData={"InstanceType": "m5.large"})["LaunchTemplateVersion"]
+    again = call(ec2, ctx, "CreateLaunchTemplateVersion", LaunchTemplateName="nodes", ClientToken="v-1",
+                 LaunchTemplateData={"InstanceType": "m5.large"})["LaunchTemplateVersion"]
+    assert first == again and first["VersionNumber"] == 2
+    assert call(ec2, ctx, "DescribeLaunchTemplates")["LaunchTemplates"][0]["LatestVersionNumber"] == 2

@@ -20,10 +20,9 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import LAUNCH_TEMPLATE
 from ...store import SqliteStore
-from ..base import offset_page
 from .filters import filtered
 from .network import new_resource_id
-from .network_ops import NetworkStore, invalid_token, tags_to_create
+from .network_ops import NetworkStore, page, tags_to_create
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9().\-/_]{3,128}")
 ALIASES = ("$Latest", "$Default")
@@ -148,6 +147,8 @@ def _new_version(ctx: RequestContext, number: int, params: dict, data: dict) -> 
     version = {"VersionNumber": number, "CreateTime": time.time(), "CreatedBy": ctx.principal_arn, "LaunchTemplateData": data}
     if params.get("VersionDescription") is not None:
         version["VersionDescription"] = params["VersionDescription"]
+    if params.get("ClientToken"):
+        version["ClientToken"] = params["ClientToken"]
     return version
 
 
@@ -208,6 +209,10 @@ class LaunchTemplateOperations(NetworkStore):
 
     def CreateLaunchTemplateVersion(self, ctx: RequestContext, params: dict) -> dict:
         template = self._template(ctx, params)
+        token = params.get("ClientToken")
+        retried = next((v for v in template["Versions"] if token and v.get("ClientToken") == token), None)
+        if retried is not None:  # a retry of a request that succeeded: the version it made
+            return {"LaunchTemplateVersion": version_view(template, retried)}
         source = resolve_version(template, params["SourceVersion"]) if params.get("SourceVersion") else None
         data = copy.deepcopy(source["LaunchTemplateData"]) if source else {}
         # The new version inherits the source's parameters, except those LaunchTemplateData gives.
@@ -238,7 +243,7 @@ class LaunchTemplateOperations(NetworkStore):
                 raise name_not_found()
             templates = [t for t in templates if t["LaunchTemplateName"] in params["LaunchTemplateNames"]]
         views = filtered("DescribeLaunchTemplates", [template_view(t) for t in templates], params.get("Filters"))
-        return _page(params, views, "LaunchTemplates")
+        return page(params, views, "LaunchTemplates")
 
     def DescribeLaunchTemplateVersions(self, ctx: RequestContext, params: dict) -> dict:
         wanted = params.get("Versions") or []
@@ -259,7 +264,7 @@ class LaunchTemplateOperations(NetworkStore):
             raise AwsError("MissingParameter", "The request must contain the parameter LaunchTemplateName or LaunchTemplateId")
         views.sort(key=lambda v: (v["LaunchTemplateId"], -v["VersionNumber"]))
         views = filtered("DescribeLaunchTemplateVersions", views, params.get("Filters"))
-        return _page(params, views, "LaunchTemplateVersions")
+        return page(params, views, "LaunchTemplateVersions")
 
     def ModifyLaunchTemplate(self, ctx: RequestContext, params: dict) -> dict:
         template = self._template(ctx, params)
@@ -320,12 +325,6 @@ def _bound(text: str | None, default: float) -> float:
     if not str(text).isdigit():
         raise AwsError("InvalidParameterValue", f"Value ({text}) for parameter version is invalid. Versions are numbers.")
     return int(text)
-
-
-def _page(params: dict, items: list, list_key: str) -> dict:
-    size = params.get("MaxResults") or max(len(items), 1)
-    selected, following = offset_page(items, params.get("NextToken"), size, invalid_token)
-    return {list_key: selected, **({"NextToken": following} if following else {})}
 
 
 def with_launch_template(store: SqliteStore, account: str, region: str, params: dict) -> dict:
