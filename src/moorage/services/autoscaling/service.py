@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...store import SqliteStore
-from ..base import Service, match_filters, offset_page
+from ..base import TAG_PREFIX, Service, match_filters, offset_page
 from ..ec2.nodegroup_instances import auto_scaling_group, node_groups
 
 
@@ -23,7 +23,7 @@ class AutoScalingService(Service):
         groups = match_filters(
             groups,
             params.get("Filters"),
-            {"tag-key": lambda g: [t["Key"] for t in g["Tags"]], "tag-value": lambda g: [t["Value"] for t in g["Tags"]]},
+            {TAG_PREFIX: None, "tag-key": "Tags[].Key", "tag-value": "Tags[].Value"},
         )
         groups.sort(key=lambda g: g["AutoScalingGroupName"])
         page, following = offset_page(

@@ -6,14 +6,13 @@ from __future__ import annotations
 from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import INTERNET_GATEWAY, VPC
-from ..base import match_filters
+from .filters import filtered
 from .network import (
     attachments,
     new_resource_id,
 )
 from .network_ops import (
     MAX_INTERNET_GATEWAYS_PER_REGION,
-    TAG_FIELDS,
     NetworkStore,
     dependency_violation,
     page,
@@ -74,15 +73,5 @@ class InternetGatewayOperations(NetworkStore):
 
     def DescribeInternetGateways(self, ctx: RequestContext, params: dict) -> dict:
         gateways = select(self._all(ctx, INTERNET_GATEWAY), params.get("InternetGatewayIds"), "InternetGatewayId", INTERNET_GATEWAY)
-        gateways = match_filters(
-            gateways,
-            params.get("Filters"),
-            {
-                **TAG_FIELDS,
-                "internet-gateway-id": lambda g: g["InternetGatewayId"],
-                "attachment.vpc-id": lambda g: [a["VpcId"] for a in g["Attachments"]],
-                "attachment.state": lambda g: [a["State"] for a in g["Attachments"]],
-                "owner-id": lambda g: g["OwnerId"],
-            },
-        )
+        gateways = filtered("DescribeInternetGateways", gateways, params.get("Filters"))
         return page(params, gateways, "InternetGateways")

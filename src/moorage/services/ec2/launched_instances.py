@@ -22,8 +22,10 @@ from ...core.regions import partition
 from ...store import Conflict, Key, Record, SqliteStore
 from ..eks.fargate import fargate_addresses
 from .instance_types import CATALOG
+from .key_pairs import key_pair_exists
+from .launch_templates import with_launch_template
 from .network import all_subnets, find_subnet
-from .nodegroup_instances import NITRO_INSTANCE_FIELDS
+from .nodegroup_instances import NITRO_INSTANCE_FIELDS, with_network_interface
 from .nodes import instance_id, is_reserved_address
 
 MAX_INSTANCES_PER_LAUNCH = 1000
@@ -67,6 +69,8 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     """Validate as EC2 does, record each instance (pending), and answer with the reservation."""
     if params.get("DryRun"):
         raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+    if params.get("LaunchTemplate"):
+        params = with_launch_template(store, ctx.account, ctx.region, params)
     image = params.get("ImageId")
     if not image:
         raise AwsError("MissingParameter", "The request must contain the parameter ImageId")
@@ -89,6 +93,8 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     instance_type = params.get("InstanceType") or "m1.small"  # EC2's default, which Moorage does not simulate
     if instance_type not in CATALOG:
         raise AwsError("InvalidParameterValue", f"Invalid value '{instance_type}' for InstanceType.")
+    if params.get("KeyName") and not key_pair_exists(store, ctx.account, ctx.region, params["KeyName"]):
+        raise AwsError("InvalidKeyPair.NotFound", f"The key pair '{params['KeyName']}' does not exist")
     address = params.get("PrivateIpAddress")
     if address and maximum > 1:
         raise AwsError("InvalidParameterCombination", "Cannot specify a private IP address when launching more than one instance.")
@@ -261,7 +267,7 @@ def instance_view(record: Record, account: str, region: str) -> dict:
             "Arn": f"arn:{partition(region)}:iam::{account}:instance-profile/{spec['instanceProfile']}",
             "Id": "AIPA" + spec["instanceId"][2:19].upper(),
         }
-    return view
+    return with_network_interface(view, account)
 
 
 def launched_instances(store: SqliteStore, account: str, region: str) -> list[dict]:
@@ -271,6 +277,11 @@ def launched_instances(store: SqliteStore, account: str, region: str) -> list[di
         for r in store.list(account, region, INSTANCE)
         if r.status.get("terminatedAt", now) > now - TERMINATED_VISIBLE_SECONDS
     ]
+
+
+def reservation_ids(store: SqliteStore, account: str, region: str) -> dict[str, str]:
+    """Instance id -> the reservation RunInstances answered with (node-group instances have none recorded)."""
+    return {r.spec["instanceId"]: r.spec["reservationId"] for r in store.list(account, region, INSTANCE)}
 
 
 def launched_addresses(store: SqliteStore, account: str, region: str) -> list[dict]:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from ...core.errors import AwsError
-from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from ...core.kinds import INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
 from ...core.regions import availability_zones, partition
 from ...store import Key
 
@@ -34,6 +34,8 @@ ID_FIELDS = {
     SECURITY_GROUP: "GroupId",
     INTERNET_GATEWAY: "InternetGatewayId",
     ROUTE_TABLE: "RouteTableId",
+    KEY_PAIR: "KeyPairId",
+    LAUNCH_TEMPLATE: "LaunchTemplateId",
 }
 
 
@@ -358,6 +360,8 @@ DEFAULTS = {
     SECURITY_GROUP: lambda account, region: [_default_security_group_spec(account, region)],
     INTERNET_GATEWAY: lambda account, region: [default_internet_gateway(account, region)],
     ROUTE_TABLE: lambda account, region: [default_route_table(account, region)],
+    KEY_PAIR: lambda account, region: [],  # no defaults: every key pair and launch template is the user's
+    LAUNCH_TEMPLATE: lambda account, region: [],
 }
 
 

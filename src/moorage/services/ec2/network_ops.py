@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ...core.context import RequestContext
 from ...core.errors import AwsError
-from ...core.kinds import CLUSTER, INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from ...core.kinds import CLUSTER, INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
 from ...store import AlreadyExists, Conflict, Key, NotFound, Record
 from ..base import offset_page
 from .network import (
@@ -46,18 +46,16 @@ SECURITY_GROUP_USERS: dict[str, Callable[[Record], list]] = {
 }
 
 # The kind (which is also EC2's resource type) of an id, by its prefix.
-KIND_OF_PREFIX = {"vpc": VPC, "subnet": SUBNET, "sg": SECURITY_GROUP, "igw": INTERNET_GATEWAY, "rtb": ROUTE_TABLE}
+KIND_OF_PREFIX = {"vpc": VPC, "subnet": SUBNET, "sg": SECURITY_GROUP, "igw": INTERNET_GATEWAY, "rtb": ROUTE_TABLE,
+                  "key": KEY_PAIR, "lt": LAUNCH_TEMPLATE}
 NOT_FOUND = {
     VPC: ("InvalidVpcID.NotFound", "The vpc ID '{}' does not exist"),
     SUBNET: ("InvalidSubnetID.NotFound", "The subnet ID '{}' does not exist"),
     SECURITY_GROUP: ("InvalidGroup.NotFound", "The security group '{}' does not exist"),
     INTERNET_GATEWAY: ("InvalidInternetGatewayID.NotFound", "The internetGateway ID '{}' does not exist"),
     ROUTE_TABLE: ("InvalidRouteTableID.NotFound", "The routeTable ID '{}' does not exist"),
-}
-# IpProtocol names and numbers EC2 knows by name ("all" is not one: EC2 answers Unknown protocol).
-TAG_FIELDS = {
-    "tag-key": lambda item: [t["Key"] for t in item.get("Tags", [])],
-    "tag-value": lambda item: [t["Value"] for t in item.get("Tags", [])],
+    KEY_PAIR: ("InvalidKeyPair.NotFound", "The key pair ID '{}' does not exist"),
+    LAUNCH_TEMPLATE: ("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID {}, does not exist."),
 }
 
 

@@ -1,12 +1,13 @@
-"""EC2 tags on network resources and instances: CreateTags, DeleteTags, DescribeTags.
+"""EC2 tags on network resources, key pairs, launch templates and instances: CreateTags, DeleteTags,
+DescribeTags.
 """
 
 from __future__ import annotations
 
 from ...core.context import RequestContext
 from ...core.errors import AwsError
-from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
-from ..base import match_filters
+from ...core.kinds import INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from .filters import filtered
 from .launched_instances import change_instance_tags, instance_tag_owners, launched_instances
 from .network import (
     ID_FIELDS,
@@ -69,7 +70,7 @@ class NetworkTagOperations(NetworkStore):
     def DescribeTags(self, ctx: RequestContext, params: dict) -> dict:
         descriptions = [
             {"Key": tag["Key"], "Value": tag["Value"], "ResourceId": spec[ID_FIELDS[kind]], "ResourceType": kind}
-            for kind in (VPC, SUBNET, SECURITY_GROUP, INTERNET_GATEWAY, ROUTE_TABLE)
+            for kind in (VPC, SUBNET, SECURITY_GROUP, INTERNET_GATEWAY, ROUTE_TABLE, KEY_PAIR, LAUNCH_TEMPLATE)
             for spec in self._all(ctx, kind)
             for tag in spec["Tags"]
         ] + [
@@ -77,16 +78,7 @@ class NetworkTagOperations(NetworkStore):
             for instance in node_group_instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
             for tag in instance["Tags"]
         ]
-        descriptions = match_filters(
-            descriptions,
-            params.get("Filters"),
-            {
-                "key": lambda d: d["Key"],
-                "value": lambda d: d["Value"],
-                "resource-id": lambda d: d["ResourceId"],
-                "resource-type": lambda d: d["ResourceType"],
-            },
-        )
+        descriptions = filtered("DescribeTags", descriptions, params.get("Filters"))
         descriptions.sort(key=lambda d: (d["ResourceId"], d["Key"]))
         return page(params, descriptions, "Tags")
 

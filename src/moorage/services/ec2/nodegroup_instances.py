@@ -7,6 +7,7 @@ DescribeAutoScalingGroups do, tags included (eks:cluster-name, eks:nodegroup-nam
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 from ...core.kinds import NODEGROUP
@@ -49,11 +50,39 @@ NITRO_INSTANCE_FIELDS = {
 }
 
 
+def with_network_interface(view: dict, account: str) -> dict:
+    """The view with its primary network interface (device 0 in its subnet, its address and groups), as
+    DescribeInstances shows it; an instance with no subnet (terminated) has none."""
+    if not view.get("SubnetId"):
+        return view
+    digest = hashlib.sha256(view["InstanceId"].encode()).hexdigest()
+    address = {k: view[k] for k in ("PrivateIpAddress", "PrivateDnsName") if view.get(k)}
+    view["NetworkInterfaces"] = [{
+        "NetworkInterfaceId": f"eni-{digest[:17]}",
+        "SubnetId": view["SubnetId"],
+        "VpcId": view["VpcId"],
+        "OwnerId": account,
+        "Description": "",
+        "Status": "in-use",
+        "InterfaceType": "interface",
+        "MacAddress": "02:" + ":".join(digest[17 + 2 * i:19 + 2 * i] for i in range(5)),
+        "SourceDestCheck": True,
+        "Groups": [dict(g) for g in view.get("SecurityGroups", [])],
+        "Attachment": {"AttachmentId": f"eni-attach-{digest[40:57]}", "AttachTime": view["LaunchTime"], "DeleteOnTermination": True,
+                       "DeviceIndex": 0, "NetworkCardIndex": 0, "Status": "attached"},
+        "PrivateIpAddresses": [{"Primary": True, **address}] if address else [],
+        "Ipv6Addresses": [],
+        **address,
+    }]
+    view["SourceDestCheck"] = True
+    return view
+
+
 def instance_view(record: Record, instance: dict, account: str, region: str, vpc_id: str | None = None) -> dict:
     instance_type = CATALOG.get(instance["instanceType"])
     tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node",
             **record.spec.get("_instanceTags", {}).get(instance["instanceId"], {})}
-    return {
+    return with_network_interface({
         "InstanceId": instance["instanceId"],
         "ImageId": ami_id(region, record.spec["amiType"], record.spec.get("releaseVersion")),
         "InstanceType": instance["instanceType"],
@@ -75,7 +104,7 @@ def instance_view(record: Record, instance: dict, account: str, region: str, vpc
             "Id": "AIPA" + record.spec["_id"].replace("-", "").upper()[:17],
         },
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-    }
+    }, account)
 
 
 def instances(store: SqliteStore, account: str, region: str) -> list[dict]:

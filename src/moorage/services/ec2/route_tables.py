@@ -7,7 +7,7 @@ from __future__ import annotations
 from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SUBNET, VPC
-from ..base import match_filters
+from .filters import filtered
 from .network import (
     attachments,
     local_route,
@@ -15,7 +15,7 @@ from .network import (
     parse_cidr,
     route_table_view,
 )
-from .network_ops import TAG_FIELDS, NetworkStore, dependency_violation, page, select, tags_to_create
+from .network_ops import NetworkStore, dependency_violation, page, select, tags_to_create
 
 # CreateRoute targets other than internet gateways, none of which Moorage has: (code, noun).
 OTHER_ROUTE_TARGETS = {
@@ -172,25 +172,5 @@ class RouteTableOperations(NetworkStore):
         attached = attachments(self._all(ctx, INTERNET_GATEWAY))
         tables = [route_table_view(t, attached) for t in self._all(ctx, ROUTE_TABLE)]
         tables = select(tables, params.get("RouteTableIds"), "RouteTableId", ROUTE_TABLE)
-        associated = lambda field: lambda t: [a[field] for a in t["Associations"] if field in a]  # noqa: E731
-        routed = lambda field: lambda t: [r[field] for r in t["Routes"] if field in r]  # noqa: E731
-        tables = match_filters(
-            tables,
-            params.get("Filters"),
-            {
-                **TAG_FIELDS,
-                "route-table-id": lambda t: t["RouteTableId"],
-                "vpc-id": lambda t: t["VpcId"],
-                "owner-id": lambda t: t["OwnerId"],
-                "association.route-table-association-id": associated("RouteTableAssociationId"),
-                "association.route-table-id": associated("RouteTableId"),
-                "association.subnet-id": associated("SubnetId"),
-                "association.main": lambda t: [bool(a.get("Main")) for a in t["Associations"]] or [False],
-                "route.destination-cidr-block": routed("DestinationCidrBlock"),
-                "route.gateway-id": routed("GatewayId"),
-                "route.nat-gateway-id": routed("NatGatewayId"),
-                "route.origin": routed("Origin"),
-                "route.state": routed("State"),
-            },
-        )
+        tables = filtered("DescribeRouteTables", tables, params.get("Filters"))
         return page(params, tables, "RouteTables")

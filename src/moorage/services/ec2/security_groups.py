@@ -9,7 +9,7 @@ import ipaddress
 from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import SECURITY_GROUP, VPC
-from ..base import match_filters
+from .filters import filtered
 from .network import (
     default_vpc,
     ip_permissions,
@@ -21,7 +21,6 @@ from .network import (
 from .network_ops import (
     MAX_RULES_PER_DIRECTION,
     SECURITY_GROUP_USERS,
-    TAG_FIELDS,
     NetworkStore,
     not_found,
     page,
@@ -104,32 +103,7 @@ class SecurityGroupOperations(NetworkStore):
             default_vpc_id = default_vpc(ctx.account, ctx.region)["VpcId"]
             groups = [g for g in groups if g["GroupName"] in params["GroupNames"] and g["VpcId"] == default_vpc_id]
 
-        def permission_fields(prefix: str, member: str) -> dict:
-            each = lambda g, read: [v for p in g[member] for v in read(p)]  # noqa: E731
-            return {
-                f"{prefix}ip-permission.cidr": lambda g: each(g, lambda p: [r["CidrIp"] for r in p["IpRanges"]]),
-                f"{prefix}ip-permission.ipv6-cidr": lambda g: each(g, lambda p: [r["CidrIpv6"] for r in p["Ipv6Ranges"]]),
-                f"{prefix}ip-permission.prefix-list-id": lambda g: each(g, lambda p: [r["PrefixListId"] for r in p["PrefixListIds"]]),
-                f"{prefix}ip-permission.group-id": lambda g: each(g, lambda p: [r["GroupId"] for r in p["UserIdGroupPairs"]]),
-                f"{prefix}ip-permission.protocol": lambda g: each(g, lambda p: [p["IpProtocol"]]),
-                f"{prefix}ip-permission.from-port": lambda g: each(g, lambda p: [p["FromPort"]] if "FromPort" in p else []),
-                f"{prefix}ip-permission.to-port": lambda g: each(g, lambda p: [p["ToPort"]] if "ToPort" in p else []),
-            }
-
-        groups = match_filters(
-            groups,
-            params.get("Filters"),
-            {
-                **TAG_FIELDS,
-                **permission_fields("", "IpPermissions"),
-                **permission_fields("egress.", "IpPermissionsEgress"),
-                "group-id": lambda g: g["GroupId"],
-                "group-name": lambda g: g["GroupName"],
-                "vpc-id": lambda g: g["VpcId"],
-                "description": lambda g: g["Description"],
-                "owner-id": lambda g: g["OwnerId"],
-            },
-        )
+        groups = filtered("DescribeSecurityGroups", groups, params.get("Filters"))
         return page(params, groups, "SecurityGroups")
 
     def _requested_rules(self, ctx: RequestContext, params: dict, group: dict, is_egress: bool) -> list[dict]:

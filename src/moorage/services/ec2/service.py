@@ -6,10 +6,13 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.regions import availability_zones
 from ...store import SqliteStore
-from ..base import Service, match_filters, offset_page
-from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
+from ..base import Service, offset_page
+from .filters import RESERVATION_FIELDS, filtered
+from .instance_types import CATALOG, instance_type_info
 from .internet_gateways import InternetGatewayOperations
-from .launched_instances import launched_instances, run_instances, terminate_instances
+from .key_pairs import KeyPairOperations
+from .launch_templates import LaunchTemplateOperations
+from .launched_instances import launched_instances, reservation_ids, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
 from .nodegroup_instances import instances
@@ -31,7 +34,7 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(
     VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
-    NetworkTagOperations, Service,
+    NetworkTagOperations, KeyPairOperations, LaunchTemplateOperations, Service,
 ):
     name = "ec2"
 
@@ -62,32 +65,21 @@ class Ec2Service(
                 verb = "does not exist" if len(missing) == 1 else "do not exist"
                 raise AwsError("InvalidInstanceID.NotFound", f"The {noun} '{', '.join(missing)}' {verb}")
             found = [i for i in found if i["InstanceId"] in set(wanted)]
-        found = match_filters(
-            found,
-            params.get("Filters"),
-            {
-                "instance-id": lambda i: i["InstanceId"],
-                "instance-state-name": lambda i: i["State"]["Name"],
-                "instance-state-code": lambda i: i["State"]["Code"],
-                "instance-type": lambda i: i["InstanceType"],
-                "availability-zone": lambda i: i["Placement"]["AvailabilityZone"],
-                # Pending and terminated instances have no address, subnet or VPC: they match no value.
-                "private-ip-address": lambda i: i.get("PrivateIpAddress"),
-                "private-dns-name": lambda i: i["PrivateDnsName"],
-                "subnet-id": lambda i: i.get("SubnetId"),
-                "vpc-id": lambda i: i.get("VpcId"),
-                "image-id": lambda i: i["ImageId"],
-                "architecture": lambda i: i["Architecture"],
-                "tag-key": lambda i: [t["Key"] for t in i["Tags"]],
-                "tag-value": lambda i: [t["Value"] for t in i["Tags"]],
-            },
-        )
-        found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+        # A launched instance is in the reservation RunInstances answered; a node group's, in its own.
+        launched_in = reservation_ids(self.store, ctx.account, ctx.region)
+        reservation_of = {i["InstanceId"]: launched_in.get(i["InstanceId"], "r-" + i["InstanceId"][2:]) for i in found}
+        # Reservation fields (owner-id, reservation-id) are filtered as if they were the instance's.
+        on_reservation = [{**i, "OwnerId": ctx.account, "ReservationId": reservation_of[i["InstanceId"]]} for i in found]
+        found = [{k: v for k, v in i.items() if k not in RESERVATION_FIELDS}
+                 for i in filtered("DescribeInstances", on_reservation, params.get("Filters"))]
+        found.sort(key=lambda i: (i["LaunchTime"], reservation_of[i["InstanceId"]], i["InstanceId"]))
         page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
-        reservations = [
-            {"ReservationId": "r-" + i["InstanceId"][2:], "OwnerId": ctx.account, "Groups": [], "Instances": [i]}
-            for i in page
-        ]
+        reservations: list[dict] = []
+        for instance in page:  # the instances of one reservation, together, as EC2 lists them
+            reservation = reservation_of[instance["InstanceId"]]
+            if not reservations or reservations[-1]["ReservationId"] != reservation:
+                reservations.append({"ReservationId": reservation, "OwnerId": ctx.account, "Groups": [], "Instances": []})
+            reservations[-1]["Instances"].append(instance)
         result: dict = {"Reservations": reservations}
         if following:
             result["NextToken"] = following
@@ -119,19 +111,7 @@ class Ec2Service(
             zones = _select(zones, "ZoneName", names, "InvalidParameterValue", "zone")
         if params.get("ZoneIds"):
             zones = _select(zones, "ZoneId", params["ZoneIds"], "InvalidParameterValue", "zone")
-        zones = match_filters(
-            zones,
-            params.get("Filters"),
-            {
-                "zone-name": lambda z: z["ZoneName"],
-                "zone-id": lambda z: z["ZoneId"],
-                "state": lambda z: z["State"],
-                "region-name": lambda z: z["RegionName"],
-                "zone-type": lambda z: z["ZoneType"],
-                "opt-in-status": lambda z: z["OptInStatus"],
-                "group-name": lambda z: z["GroupName"],
-            },
-        )
+        zones = filtered("DescribeAvailabilityZones", zones, params.get("Filters"))
         return {"AvailabilityZones": zones}
 
     def DescribeInstanceTypes(self, ctx: RequestContext, params: dict) -> dict:
@@ -145,7 +125,7 @@ class Ec2Service(
             selected = [CATALOG[name] for name in dict.fromkeys(names)]
         else:
             selected = list(CATALOG.values())
-        infos = match_filters([instance_type_info(it) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
+        infos = filtered("DescribeInstanceTypes", [instance_type_info(it) for it in selected], params.get("Filters"))
 
         # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given.
         page, following = offset_page(infos, params.get("NextToken"), params.get("MaxResults") or 100, _invalid_token)
@@ -153,3 +133,35 @@ class Ec2Service(
         if following:
             result["NextToken"] = following
         return result
+
+    def GetLaunchTemplateData(self, ctx: RequestContext, params: dict) -> dict:
+        """An instance's configuration as launch-template data (what a template would need to launch it again)."""
+        found = instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
+        instance = next((i for i in found if i["InstanceId"] == params["InstanceId"]), None)
+        if instance is None:
+            raise AwsError("InvalidInstanceID.NotFound", f"The instance ID '{params['InstanceId']}' does not exist")
+        placement = instance["Placement"]
+        data: dict = {
+            "ImageId": instance["ImageId"],
+            "InstanceType": instance["InstanceType"],
+            "EbsOptimized": instance["EbsOptimized"],
+            "Monitoring": {"Enabled": instance["Monitoring"]["State"] == "enabled"},
+            "Placement": {"AvailabilityZone": placement["AvailabilityZone"], "GroupName": placement["GroupName"],
+                          "Tenancy": placement["Tenancy"]},
+            "DisableApiTermination": False,
+            "InstanceInitiatedShutdownBehavior": "stop",
+        }
+        if instance.get("SubnetId"):
+            data["NetworkInterfaces"] = [{
+                "DeviceIndex": 0, "SubnetId": instance["SubnetId"], "DeleteOnTermination": True,
+                "Groups": [g["GroupId"] for g in instance.get("SecurityGroups", [])],
+                **({"PrivateIpAddress": instance["PrivateIpAddress"]} if instance.get("PrivateIpAddress") else {}),
+            }]
+        if instance.get("KeyName"):
+            data["KeyName"] = instance["KeyName"]
+        if instance.get("IamInstanceProfile"):
+            data["IamInstanceProfile"] = {"Arn": instance["IamInstanceProfile"]["Arn"]}
+        tags = [t for t in instance["Tags"] if not t["Key"].startswith("aws:")]
+        if tags:
+            data["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+        return {"LaunchTemplateData": data}

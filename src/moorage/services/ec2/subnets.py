@@ -10,7 +10,7 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import ROUTE_TABLE, SUBNET, VPC
 from ...core.regions import availability_zones
-from ..base import match_filters
+from .filters import filtered
 from .network import (
     check_subnet_cidr,
     new_resource_id,
@@ -19,7 +19,6 @@ from .network import (
 from .network_ops import (
     MAX_SUBNETS_PER_VPC,
     SUBNET_USERS,
-    TAG_FIELDS,
     NetworkStore,
     dependency_violation,
     page,
@@ -96,29 +95,7 @@ class SubnetOperations(NetworkStore):
 
     def DescribeSubnets(self, ctx: RequestContext, params: dict) -> dict:
         subnets = select(self._all(ctx, SUBNET), params.get("SubnetIds"), "SubnetId", SUBNET)
-        subnets = match_filters(
-            subnets,
-            params.get("Filters"),
-            {
-                **TAG_FIELDS,
-                "subnet-id": lambda s: s["SubnetId"],
-                "vpc-id": lambda s: s["VpcId"],
-                "availability-zone": lambda s: s["AvailabilityZone"],
-                "availabilityZone": lambda s: s["AvailabilityZone"],
-                "availability-zone-id": lambda s: s["AvailabilityZoneId"],
-                "available-ip-address-count": lambda s: s["AvailableIpAddressCount"],
-                "default-for-az": lambda s: s["DefaultForAz"],
-                "defaultForAz": lambda s: s["DefaultForAz"],
-                "cidr-block": lambda s: s["CidrBlock"],
-                "cidrBlock": lambda s: s["CidrBlock"],
-                "cidr": lambda s: s["CidrBlock"],
-                "map-public-ip-on-launch": lambda s: s["MapPublicIpOnLaunch"],
-                "ipv6-native": lambda s: s["Ipv6Native"],
-                "state": lambda s: s["State"],
-                "owner-id": lambda s: s["OwnerId"],
-                "subnet-arn": lambda s: s["SubnetArn"],
-            },
-        )
+        subnets = filtered("DescribeSubnets", subnets, params.get("Filters"))
         return page(params, subnets, "Subnets")
 
     def ModifySubnetAttribute(self, ctx: RequestContext, params: dict) -> dict:

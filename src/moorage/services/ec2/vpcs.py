@@ -8,7 +8,7 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
 from ...store import Conflict
-from ..base import match_filters
+from .filters import filtered
 from .network import (
     attachments,
     check_vpc_cidr,
@@ -19,7 +19,6 @@ from .network import (
 )
 from .network_ops import (
     MAX_VPCS_PER_REGION,
-    TAG_FIELDS,
     NetworkStore,
     dependency_violation,
     page,
@@ -82,20 +81,5 @@ class VpcOperations(NetworkStore):
 
     def DescribeVpcs(self, ctx: RequestContext, params: dict) -> dict:
         vpcs = select(self._all(ctx, VPC), params.get("VpcIds"), "VpcId", VPC)
-        vpcs = match_filters(
-            vpcs,
-            params.get("Filters"),
-            {
-                **TAG_FIELDS,
-                "vpc-id": lambda v: v["VpcId"],
-                "is-default": lambda v: v["IsDefault"],
-                "cidr": lambda v: v["CidrBlock"],
-                "cidr-block-association.cidr-block": lambda v: [a["CidrBlock"] for a in v["CidrBlockAssociationSet"]],
-                "cidr-block-association.association-id": lambda v: [a["AssociationId"] for a in v["CidrBlockAssociationSet"]],
-                "cidr-block-association.state": lambda v: [a["CidrBlockState"]["State"] for a in v["CidrBlockAssociationSet"]],
-                "state": lambda v: v["State"],
-                "owner-id": lambda v: v["OwnerId"],
-                "dhcp-options-id": lambda v: v["DhcpOptionsId"],
-            },
-        )
+        vpcs = filtered("DescribeVpcs", vpcs, params.get("Filters"))
         return page(params, vpcs, "Vpcs")
