@@ -10,6 +10,7 @@ import pytest
 
 from moorage.core.context import Principal, RequestContext
 from moorage.core.errors import AwsError
+from moorage.gateway.authorization_resources import FINDERS
 from moorage.gateway.authorization_tables import TABLES
 from moorage.gateway.authorize import Authorizer
 from moorage.services.autoscaling.service import AutoScalingService
@@ -52,8 +53,13 @@ def test_every_served_operation_has_a_row(service):
     assert missing == [], f"{service} operations without an authorization row: {missing}"
     for op, row in table.operations.items():
         for resource in row.get("resources", []):
-            for type_name in resource.get("types", {resource.get("type")}.difference({None})) if isinstance(resource.get("types"), dict) else [resource["type"]]:
+            named = list(resource.get("types", {}).values()) + ([resource["type"]] if "type" in resource else [])
+            assert named or "arn" in resource, (op, resource)
+            for type_name in named:
                 assert type_name in table.resource_types, (op, type_name)
+            assert resource.get("finder", "ec2-instance") in FINDERS, (op, resource)
+    for type_name, resource_type in table.resource_types.items():
+        assert resource_type.get("finder", "ec2-instance") in FINDERS, type_name
 
 
 # --- fixtures ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ...store import SqliteStore
 from ..base import Service, match_filters, offset_page
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .internet_gateways import InternetGatewayOperations
+from .instance_profiles import pass_instance_profile_role
 from .launched_instances import launched_instances, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
@@ -94,6 +95,7 @@ class Ec2Service(
         return result
 
     def RunInstances(self, ctx: RequestContext, params: dict) -> dict:
+        pass_instance_profile_role(self.store, ctx, params)
         return run_instances(self.store, ctx, params)
 
     def TerminateInstances(self, ctx: RequestContext, params: dict) -> dict:

@@ -29,13 +29,34 @@ class AuthRequest:
         self._context = _normalise_context(self.context)
 
 
+class _Ambiguous(tuple):
+    """The value of a context key given twice with different values under names that differ only in
+    case (an EC2 resource tagged both Env and env): IAM's condition key names are case-insensitive,
+    and AWS says such a key matches "either TagKey1 or tagkey1, but not both". No operator finds a
+    value in it, so only negated operators hold, and a policy variable naming it has no value."""
+
+    __slots__ = ()
+
+
+AMBIGUOUS = _Ambiguous()
+
+
 def _normalise_context(context: dict) -> dict[str, str | tuple[str, ...]]:
     normalised: dict[str, str | tuple[str, ...]] = {}
     for key, value in context.items():
+        if isinstance(value, _Ambiguous):
+            normalised[key.lower()] = AMBIGUOUS
+            continue
         if isinstance(value, (list, tuple, set, frozenset)):
-            normalised[key.lower()] = tuple(_as_text(v) for v in value)
+            text: str | tuple[str, ...] = tuple(_as_text(v) for v in value)
         elif value is not None:
-            normalised[key.lower()] = _as_text(value)
+            text = _as_text(value)
+        else:
+            continue
+        name = key.lower()
+        if name in normalised and normalised[name] != text:
+            text = AMBIGUOUS
+        normalised[name] = text
     return normalised
 
 
@@ -101,7 +122,9 @@ class _Template:
                 segments.append((key, False))
                 continue
             value = context.get(key.lower())
-            if isinstance(value, tuple):
+            if value is AMBIGUOUS:
+                value = None
+            elif isinstance(value, tuple):
                 value = value[0] if len(value) == 1 else None
             if value is None:
                 value = default
