@@ -32,13 +32,34 @@ class ResourceRequest:
 # --- sources: paths into the request's parameters ----------------------------------------------------
 
 
-def values(params: dict, source: str) -> list[Any]:
-    """Every value a source names in the request (the first alternative that names any)."""
+@lru_cache(maxsize=1024)
+def _alternatives(source: str) -> tuple[tuple[str | None, tuple[tuple[str, bool, bool], ...], bool], ...]:
+    """A source parsed once: (literal or None, path tokens (name, expand, keys), host) per alternative."""
+    parsed = []
     for alternative in source.split("|"):
         if alternative.startswith("="):
-            return [alternative[1:]]
+            parsed.append((alternative[1:], (), False))
+            continue
         host = alternative.endswith("~host")
-        found = _walk(params, alternative[: -len("~host")] if host else alternative)
+        path = alternative[: -len("~host")] if host else alternative
+        tokens = tuple(
+            (token[:-2] if token.endswith(("[]", "{}")) else token, token.endswith("[]"), token.endswith("{}"))
+            for token in path.split(".")
+        )
+        parsed.append((None, tokens, host))
+    return tuple(parsed)
+
+
+def values(params: dict, source: str) -> list[Any]:
+    """Every value a source names in the request (the first alternative that names any)."""
+    for literal, tokens, host in _alternatives(source):
+        if literal is not None:
+            return [literal]
+        if len(tokens) == 1 and not tokens[0][1] and not tokens[0][2]:  # the common case: one plain name
+            value = params.get(tokens[0][0])
+            found = [] if value is None or value == [] or value == {} else [value]
+        else:
+            found = _walk(params, tokens)
         if host:
             found = [str(v).split("://", 1)[-1] for v in found]
         if found:
@@ -46,11 +67,9 @@ def values(params: dict, source: str) -> list[Any]:
     return []
 
 
-def _walk(params: Any, path: str) -> list[Any]:
+def _walk(params: Any, tokens: tuple[tuple[str, bool, bool], ...]) -> list[Any]:
     current = [params]
-    for token in path.split("."):
-        expand, keys = token.endswith("[]"), token.endswith("{}")
-        name = token[:-2] if expand or keys else token
+    for name, expand, keys in tokens:
         following: list[Any] = []
         for item in current:
             value = item.get(name) if isinstance(item, dict) else None
@@ -97,8 +116,24 @@ def supply(keys: dict[str, Any], name: str, found: list[Any]) -> None:
 # --- ARN templates -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=512)
+def _parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template as (literal text, placeholder name or None) pairs."""
+    parts, position = [], 0
+    for holder in _PLACEHOLDER.finditer(template):
+        parts.append((template[position:holder.start()], holder.group(1)))
+        position = holder.end()
+    parts.append((template[position:], None))
+    return tuple(parts)
+
+
+@lru_cache(maxsize=512)
+def holders(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name in _parts(template) if name is not None)
+
+
 def fill(template: str, names: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: str(names.get(m.group(1), "*")), template)
+    return "".join(text + (str(names.get(name, "*")) if name is not None else "") for text, name in _parts(template))
 
 
 @lru_cache(maxsize=256)
@@ -177,7 +212,7 @@ def _resolve(table: ServiceTable, ref: dict, params: dict, ctx: RequestContext, 
             if type_name is None:
                 yield ResourceRequest("*", None), None
                 continue
-            holder = _PLACEHOLDER.findall(table.resource_types[type_name]["arn"])[-1]
+            holder = holders(table.resource_types[type_name]["arn"])[-1]
             yield from _typed(table, type_name, ref, {holder: str(resource)}, params, ctx, store, wants, base)
         return
     sources = ref.get("ids") or {}
@@ -201,7 +236,7 @@ def _typed(table: ServiceTable, type_name: str, ref: dict, ids: dict, params: di
         if "${" in value:
             names[name] = ids[name] = fill(value, names)
     template = resource_type["arn"]
-    missing = [h for h in _PLACEHOLDER.findall(template) if h not in names]
+    missing = [h for h in holders(template) if h not in names]
     view = _view(table, type_name, ref, ids, ctx, store, wants, force=bool(missing))
     if view is not None and view.get("arn"):
         arn = view["arn"]

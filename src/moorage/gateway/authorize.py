@@ -26,9 +26,9 @@ from typing import Any
 from ..core.context import EKS_SERVICE_PRINCIPAL, Principal, RequestContext
 from ..core.errors import AwsError
 from ..services.iam.identity import boundary_document, identity_policy_documents, principal_tags
-from ..services.iam.policy import explain
+from ..services.iam.policy import decide as evaluate
 from ..services.iam.policy_language import Decision, MalformedPolicy
-from ..services.iam.policy_matching import AuthRequest
+from ..services.iam.policy_matching import AuthRequest, NormalisedContext, normalised
 from ..services.iam.policy_statements import Policy
 from ..services.iam.policy_validation import parse_policy
 from ..services.sts.sessions import SessionPrincipal
@@ -122,10 +122,10 @@ class Authorizer:
     def context_for(self, ctx: RequestContext, permissions: Permissions) -> dict[str, Any]:
         """The global condition keys of a request (aws:*), from the caller and the connection."""
         principal = ctx.principal
-        now = time.time()
+        now = int(time.time())
         context: dict[str, Any] = {
-            "aws:CurrentTime": datetime.fromtimestamp(int(now), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "aws:EpochTime": str(int(now)),
+            "aws:CurrentTime": _current_time(now),
+            "aws:EpochTime": str(now),
             "aws:SecureTransport": ctx.secure_transport,
             "aws:RequestedRegion": ctx.region,
             "aws:ViaAWSService": False,
@@ -162,27 +162,23 @@ class Authorizer:
         principal = ctx.principal
         assert principal is not None
         permissions = self.permissions(source_arn(principal))
-        context = self.context_for(ctx, permissions)
-        if extra:
-            context.update(extra)
-        request = AuthRequest(principal.arn, action, resource, context)
+        return self._decide(ctx, permissions, self.context_for(ctx, permissions), action, resource, extra, resource_policy)
+
+    def _decide(self, ctx: RequestContext, permissions: Permissions, context: dict[str, Any], action: str, resource: str,
+                extra: dict[str, Any] | None = None, resource_policy: Policy | None = None) -> tuple[Decision, AuthRequest, str]:
+        principal = ctx.principal
+        assert principal is not None
+        if isinstance(context, NormalisedContext):
+            request = AuthRequest(principal.arn, action, resource, context.extend(extra or {}))
+        else:
+            request = AuthRequest(principal.arn, action, resource, {**context, **extra} if extra else context)
         if permissions.unusable:
             return Decision.IMPLICIT_DENY, request, UNUSABLE + permissions.unusable
         session = _session_policies(principal)
         if session is not None and None in session:
             log.warning("denying %s: a session policy of %s could not be parsed", action, principal.arn)
             return Decision.IMPLICIT_DENY, request, UNUSABLE + "a session policy could not be parsed"
-        decision, policy_type = explain(request, list(permissions.policies), resource_policy)
-        if decision is not Decision.ALLOW:
-            return decision, request, policy_type
-        # A permissions boundary and a session policy only ever take permissions away.
-        limits = [([permissions.boundary], "permissions boundary")] if permissions.boundary else []
-        if session:
-            limits.append((list(session), "session"))
-        for limit, kind in limits:
-            limited, _ = explain(request, limit)
-            if limited is not Decision.ALLOW:
-                return limited, request, kind
+        decision, policy_type = evaluate(request, list(permissions.policies), resource_policy, permissions.boundary, list(session or ()))
         return decision, request, policy_type
 
     def authorize_call(self, ctx: RequestContext, service: str, protocol: str, operation: str, params: dict) -> None:
@@ -200,19 +196,22 @@ class Authorizer:
         if row.get("public") or row.get("by_service"):
             return
         action = row.get("action") or f"{table.prefix}:{operation}"
-        for resource in self.requests_of(ctx, service, operation, params):
-            decision, request, policy_type = self.decide(ctx, action, resource.arn, resource.keys)
+        permissions = self.permissions(source_arn(principal))
+        context = normalised(self.context_for(ctx, permissions))
+        for resource in self.requests_of(ctx, service, operation, params, permissions):
+            decision, request, policy_type = self._decide(ctx, permissions, context, action, resource.arn, resource.keys)
             if decision is not Decision.ALLOW:
                 raise access_denied(protocol, request, decision, policy_type)
 
-    def requests_of(self, ctx: RequestContext, service: str, operation: str, params: dict) -> list[ResourceRequest]:
+    def requests_of(self, ctx: RequestContext, service: str, operation: str, params: dict,
+                    permissions: Permissions | None = None) -> list[ResourceRequest]:
         """The resources (with their condition keys) a call is authorized on, from its table row."""
         table = TABLES[service]
         principal = ctx.principal
         text = ""
         caller_user = None
         if principal is not None:
-            text = self.permissions(source_arn(principal)).text
+            text = (permissions or self.permissions(source_arn(principal))).text
             if isinstance(principal, SessionPrincipal) and principal.policies:
                 text += "\n".join(principal.policies).lower()
             if ":user/" in principal.arn:
@@ -231,6 +230,11 @@ def operation_resources(service: str, operation: str, params: dict, ctx: Request
     """The ARNs a call is authorized on, as its row forms them from the request alone (no store)."""
     table = TABLES[service]
     return {r.arn for r in resource_requests(table, table.operations[operation], params, ctx, None, lambda key: False)}
+
+
+@lru_cache(maxsize=4)
+def _current_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _session_policies(principal: Principal) -> tuple[Policy | None, ...] | None:

@@ -56,7 +56,8 @@ OPERATIONS = {
     "CreateCluster": {"resources": [_CLUSTER], "keys": {**_REQUEST_TAGS, "eks:bootstrapClusterCreatorAdminPermissions": "accessConfig.bootstrapClusterCreatorAdminPermissions", "eks:authenticationMode": "accessConfig.authenticationMode"}},
     "DescribeCluster": {"resources": [_CLUSTER]},
     "DeleteCluster": {"resources": [_CLUSTER]},
-    "ListClusters": {},
+    # EKS names every cluster of the region in its denial: "... eks:ListClusters on resource: ...:cluster/*".
+    "ListClusters": {"resources": [{"type": "cluster", "ids": {"ClusterName": "=*"}}]},
     "UpdateClusterConfig": {"resources": [_CLUSTER], "keys": {"eks:authenticationMode": "accessConfig.authenticationMode"}},
     "DescribeClusterVersions": {},
     "DescribeUpdate": {"resources": [_CLUSTER]},

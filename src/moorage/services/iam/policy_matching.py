@@ -26,7 +26,27 @@ class AuthRequest:
 
     def __post_init__(self) -> None:
         self._action = self.action.lower()
-        self._context = _normalise_context(self.context)
+        context = self.context
+        self._context = context if isinstance(context, NormalisedContext) else _normalise_context(context)
+
+
+class NormalisedContext(dict):
+    """A request context already normalised (lowercase key names, text values): built once with
+    normalised() and extended per resource with extend(), so a call on several resources pays once."""
+
+    def extend(self, extra: dict) -> "NormalisedContext":
+        if not extra:
+            return self
+        merged = NormalisedContext(self)
+        for key, value in _normalise_context(extra).items():
+            if key in merged and merged[key] != value:
+                value = AMBIGUOUS
+            merged[key] = value
+        return merged
+
+
+def normalised(context: dict) -> NormalisedContext:
+    return NormalisedContext(_normalise_context(context))
 
 
 class _Ambiguous(tuple):
@@ -44,11 +64,16 @@ AMBIGUOUS = _Ambiguous()
 def _normalise_context(context: dict) -> dict[str, str | tuple[str, ...]]:
     normalised: dict[str, str | tuple[str, ...]] = {}
     for key, value in context.items():
-        if isinstance(value, _Ambiguous):
+        kind = type(value)
+        if kind is str:
+            text: str | tuple[str, ...] = value
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif isinstance(value, _Ambiguous):
             normalised[key.lower()] = AMBIGUOUS
             continue
-        if isinstance(value, (list, tuple, set, frozenset)):
-            text: str | tuple[str, ...] = tuple(_as_text(v) for v in value)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            text = tuple(_as_text(v) for v in value)
         elif value is not None:
             text = _as_text(value)
         else:
