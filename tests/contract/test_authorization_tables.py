@@ -92,6 +92,17 @@ def test_assume_role_is_authorized_on_the_role_arn(moorage, iam):
     assert error_of(excinfo)[:2] == ("AccessDenied", 403)
 
 
+def test_assume_role_sees_the_role_tags(moorage, iam):
+    trust = document({"Effect": "Allow", "Principal": {"AWS": ACCOUNT_ID}, "Action": "sts:AssumeRole"})
+    blue = iam.create_role(RoleName="tbl-blue-role", AssumeRolePolicyDocument=trust, Tags=[{"Key": "Team", "Value": "blue"}])["Role"]["Arn"]
+    red = iam.create_role(RoleName="tbl-red-role", AssumeRolePolicyDocument=trust, Tags=[{"Key": "team", "Value": "red"}])["Role"]["Arn"]
+    as_caller = user(moorage, iam, "tbl-team-assumer", document(allow("sts:AssumeRole", "*", Condition={"StringEquals": {"aws:ResourceTag/team": "blue"}})))
+    as_caller("sts").assume_role(RoleArn=blue, RoleSessionName="tables")
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        as_caller("sts").assume_role(RoleArn=red, RoleSessionName="tables")
+    assert error_of(excinfo)[:2] == ("AccessDenied", 403)
+
+
 def test_resource_tags_of_security_groups_decide(moorage, iam, ec2):
     vpc = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
     spec = lambda team: [{"ResourceType": "security-group", "Tags": [{"Key": "Team", "Value": team}]}]  # noqa: E731
