@@ -59,6 +59,7 @@ OPERATIONS = {
     # EKS names every cluster of the region in its denial: "... eks:ListClusters on resource: ...:cluster/*".
     "ListClusters": {"resources": [{"type": "cluster", "ids": {"ClusterName": "=*"}}]},
     "UpdateClusterConfig": {"resources": [_CLUSTER], "keys": {"eks:authenticationMode": "accessConfig.authenticationMode"}},
+    "UpdateClusterVersion": {"resources": [_CLUSTER]},
     "DescribeClusterVersions": {},
     "DescribeUpdate": {"resources": [_CLUSTER]},
     "ListUpdates": {"resources": [_CLUSTER]},
@@ -73,6 +74,7 @@ OPERATIONS = {
     "DescribeNodegroup": {"resources": [_NODEGROUP]},
     "DeleteNodegroup": {"resources": [_NODEGROUP]},
     "UpdateNodegroupConfig": {"resources": [_NODEGROUP]},
+    "UpdateNodegroupVersion": {"resources": [_NODEGROUP]},
     "ListNodegroups": {"resources": [_OF_CLUSTER]},
     # Fargate profiles
     "CreateFargateProfile": {"resources": [_OF_CLUSTER], "keys": _REQUEST_TAGS},
