@@ -358,3 +358,29 @@ def test_no_window_between_a_deletion_commit_and_the_generation(store, iam):
     armed.set()
     iam.DeleteUserPolicy(root(), {"UserName": "racer2", "PolicyName": "p0"})
     assert outcomes == ["denied"]
+
+
+def test_permissions_boundary_key_is_the_targets_current_boundary(store, iam):
+    """iam:PermissionsBoundary on PutUserPolicy/AttachUserPolicy is the target user's boundary: a
+    delegated admin may change only users that carry the boundary it is bound to."""
+    bound = iam.CreatePolicy(root(), {"PolicyName": "dev-boundary", "PolicyDocument": policy(allow("eks:*"))})["Policy"]["Arn"]
+    iam.CreateUser(root(), {"UserName": "bounded-dev", "PermissionsBoundary": bound})
+    iam.CreateUser(root(), {"UserName": "free-dev"})
+    admin = Caller(store, iam, "delegated", policy(allow(["iam:PutUserPolicy", "iam:AttachUserPolicy"], "*", Condition={"StringEquals": {"iam:PermissionsBoundary": bound}})))
+    admin.call("iam", "PutUserPolicy", {"UserName": "bounded-dev", "PolicyName": "x", "PolicyDocument": policy(allow())})
+    admin.call("iam", "AttachUserPolicy", {"UserName": "bounded-dev", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+    admin.denied("iam", "PutUserPolicy", {"UserName": "free-dev", "PolicyName": "x", "PolicyDocument": policy(allow())})
+
+
+def test_tagging_operations_read_the_tags_of_the_arn_they_name(store, iam):
+    ng = f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/c/ng/uuid-1"
+    store.create(Key(ACCOUNT, REGION, "nodegroup", "c/ng"), {"nodegroupArn": ng, "tags": {"team": "blue"}})
+    store.create(Key(ACCOUNT, REGION, "nodegroup", "c/other"), {"nodegroupArn": ng.replace("/ng/", "/other/"), "tags": {"team": "red"}})
+    caller = Caller(store, iam, "tagger", policy(allow("eks:TagResource", "*", Condition=TEAM_ONLY)))
+    caller.call("eks", "TagResource", {"resourceArn": ng, "tags": {"x": "y"}})
+    assert "nodegroup/c/other/uuid-1" in caller.denied("eks", "TagResource", {"resourceArn": ng.replace("/ng/", "/other/"), "tags": {"x": "y"}})
+
+
+def test_an_operation_without_a_row_is_refused(store, iam):
+    caller = Caller(store, iam, "anyone", policy(allow()))
+    assert "no authorization row" in caller.denied("eks", "SomeFutureOperation", {})
