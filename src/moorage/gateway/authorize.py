@@ -1,20 +1,23 @@
-"""Authorisation of every AWS call with IAM's evaluation logic (services/iam/policy.py).
+"""Authorisation of every AWS call with IAM's evaluation logic (services/iam/policy.py), from the
+per-service tables in gateway/authorization_tables/ (operation → action, resources, condition keys).
 
 The account root may do everything (and costs nothing: no lookups at all). An IAM user, or a role
 session, is evaluated with its identity policies (the user's and its groups', or the role's), its
-permissions boundary and its session policy, on the action "<service>:<Operation>" and the
-resource ARN the Service Authorization Reference names for that operation.
+permissions boundary and its session policy, on the row's action and every resource the row names;
+an operation without a row is refused. Nothing fails open: a stored policy that cannot be parsed, a
+boundary naming a policy that does not exist, or a session policy that cannot be parsed denies, and
+the denial and the log say why.
 
-Parsed policies are cached per principal and dropped when IAM data changes: every write to an IAM
-record (in any process) bumps the store setting IAM_GENERATION, which each authorisation reads (one
-primary-key read), so a detached policy stops working with the next request.
+Parsed policies are cached per principal. Every write to an IAM record changes the store setting
+IAM_GENERATION in the same SQLite transaction (a trigger: store/sqlite.py), so a request decided
+after a deletion commits sees it; a cache entry is kept only if the generation read after filling it
+is the one read before, so a read overlapping a deletion is never cached as current.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -22,37 +25,22 @@ from typing import Any
 
 from ..core.context import EKS_SERVICE_PRINCIPAL, Principal, RequestContext
 from ..core.errors import AwsError
-from ..core.kinds import (
-    ACCESS_ENTRY,
-    CLUSTER,
-    FARGATE_PROFILE,
-    GROUP,
-    IAM_KIND_PREFIX,
-    INSTANCE_PROFILE,
-    NODEGROUP,
-    ROLE,
-    USER,
-)
-from ..services.eks.pod_identity import find_association
-from ..services.iam import names as iam_names
-from ..services.iam.entities import IamStore, entity_arn
-from ..services.iam.identity import identity_policies, permissions_boundary, principal_tags
-from ..services.iam.policy import explain
+from ..services.iam.identity import boundary_document, identity_policy_documents, principal_tags
+from ..services.iam.policy import decide as evaluate
 from ..services.iam.policy_language import Decision, MalformedPolicy
-from ..services.iam.policy_matching import AuthRequest
+from ..services.iam.policy_matching import AuthRequest, NormalisedContext, normalised
 from ..services.iam.policy_statements import Policy
 from ..services.iam.policy_validation import parse_policy
 from ..services.sts.sessions import SessionPrincipal
-from ..store import Key, SqliteStore
+from ..store import SqliteStore
+from .authorization_requests import ResourceRequest, resource_requests
+from .authorization_tables import TABLES
 
 log = logging.getLogger(__name__)
 
 IAM_GENERATION = "iam-generation"
-
-# Operations every principal may call (as on AWS), and STS's role-assuming operations, which the
-# STS service authorises itself (trust policy plus, for account-wide trust, the caller's policies).
-ALWAYS_ALLOWED = {("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")}
-SELF_AUTHORIZED = {("sts", "AssumeRole"), ("sts", "AssumeRoleWithWebIdentity")}
+# Denials that are not a policy's verdict but a policy that cannot be used: "unusable:<why>".
+UNUSABLE = "unusable:"
 
 
 @dataclass(frozen=True)
@@ -63,15 +51,15 @@ class Permissions:
     policies: tuple[Policy, ...]
     boundary: Policy | None
     tags: dict[str, str]
-    reads_resource_tags: bool  # any policy mentions aws:ResourceTag, so the resource's tags are needed
+    text: str  # every document, lowercased: which condition keys a policy mentions at all
+    unusable: str = ""  # why these permissions cannot be used (then every request is denied)
 
 
 @lru_cache(maxsize=4096)
 def _parsed(document: str) -> Policy | None:
     try:
         return parse_policy(document)
-    except MalformedPolicy:  # IAM validated it when it was stored; never fail a request over it
-        log.warning("ignoring an unparseable stored policy")
+    except MalformedPolicy:
         return None
 
 
@@ -83,16 +71,11 @@ class Authorizer:
     def __init__(self, store: SqliteStore):
         self.store = store
         self._cache: dict[str, Permissions] = {}
-        store.subscribe(self._on_store_change)
 
     def require_pass_role(self, ctx: RequestContext, role_arn: str, service: str, protocol: str) -> None:
         require_pass_role(ctx, role_arn, service, protocol)
 
     # --- cache -------------------------------------------------------------------------------------
-
-    def _on_store_change(self, key: Key) -> None:
-        if key.kind.startswith(IAM_KIND_PREFIX):
-            self.store.set_setting(IAM_GENERATION, uuid.uuid4().hex)
 
     def permissions(self, principal_arn: str) -> Permissions:
         """The identity policies, boundary and tags of a user or role (by its ARN), cached."""
@@ -100,29 +83,49 @@ class Authorizer:
         cached = self._cache.get(principal_arn)
         if cached is not None and cached.generation == generation:
             return cached
-        documents = identity_policies(self.store, principal_arn)
-        boundary_document = permissions_boundary(self.store, principal_arn)
-        policies = tuple(p for p in map(_parsed, documents) if p is not None)
-        boundary = _parsed(boundary_document) if boundary_document else None
-        texts = documents + ([boundary_document] if boundary_document else [])
-        permissions = Permissions(
-            generation, policies, boundary, principal_tags(self.store, principal_arn),
-            any("aws:resourcetag" in text.lower() for text in texts),
+        for _ in range(3):
+            permissions = self._read(principal_arn, generation)
+            after = self.store.setting(IAM_GENERATION)
+            if after == generation:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[principal_arn] = permissions
+                return permissions
+            generation = after  # IAM changed while we read: read again
+        return permissions  # still changing: decide on the newest read, but do not cache it
+
+    def _read(self, principal_arn: str, generation: Any) -> Permissions:
+        documents = identity_policy_documents(self.store, principal_arn)
+        boundary = boundary_document(self.store, principal_arn)
+        problems = [f"the stored {label} could not be parsed" for label, text in documents if _parsed(text) is None]
+        boundary_policy = None
+        if boundary is not None:
+            arn, text = boundary
+            if text is None:
+                problems.append(f"its permissions boundary {arn} does not exist")
+            elif (boundary_policy := _parsed(text)) is None:
+                problems.append(f"its permissions boundary {arn} could not be parsed")
+        for problem in problems:
+            log.warning("denying every request of %s: %s", principal_arn, problem)
+        texts = [text for _, text in documents] + ([boundary[1]] if boundary and boundary[1] else [])
+        return Permissions(
+            generation,
+            tuple(p for p in (_parsed(text) for _, text in documents) if p is not None),
+            boundary_policy,
+            principal_tags(self.store, principal_arn),
+            "\n".join(texts).lower(),
+            "; ".join(problems),
         )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[principal_arn] = permissions
-        return permissions
 
     # --- decisions ---------------------------------------------------------------------------------
 
     def context_for(self, ctx: RequestContext, permissions: Permissions) -> dict[str, Any]:
         """The global condition keys of a request (aws:*), from the caller and the connection."""
         principal = ctx.principal
-        now = time.time()
+        now = int(time.time())
         context: dict[str, Any] = {
-            "aws:CurrentTime": datetime.fromtimestamp(int(now), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "aws:EpochTime": str(int(now)),
+            "aws:CurrentTime": _current_time(now),
+            "aws:EpochTime": str(now),
             "aws:SecureTransport": ctx.secure_transport,
             "aws:RequestedRegion": ctx.region,
             "aws:ViaAWSService": False,
@@ -159,117 +162,85 @@ class Authorizer:
         principal = ctx.principal
         assert principal is not None
         permissions = self.permissions(source_arn(principal))
-        context = self.context_for(ctx, permissions)
-        if extra:
-            context.update(extra)
-        request = AuthRequest(principal.arn, action, resource, context)
-        decision, policy_type = explain(request, list(permissions.policies), resource_policy)
-        if decision is not Decision.ALLOW:
-            return decision, request, policy_type
-        # A permissions boundary and a session policy only ever take permissions away.
-        limits = [([permissions.boundary], "permissions boundary")] if permissions.boundary else []
-        if isinstance(principal, SessionPrincipal) and principal.policies:
-            limits.append(([p for p in map(_parsed, principal.policies) if p is not None], "session"))
-        for limit, kind in limits:
-            limited, _ = explain(request, limit)
-            if limited is not Decision.ALLOW:
-                return limited, request, kind
+        return self._decide(ctx, permissions, self.context_for(ctx, permissions), action, resource, extra, resource_policy)
+
+    def _decide(self, ctx: RequestContext, permissions: Permissions, context: dict[str, Any], action: str, resource: str,
+                extra: dict[str, Any] | None = None, resource_policy: Policy | None = None) -> tuple[Decision, AuthRequest, str]:
+        principal = ctx.principal
+        assert principal is not None
+        if isinstance(context, NormalisedContext):
+            request = AuthRequest(principal.arn, action, resource, context.extend(extra or {}))
+        else:
+            request = AuthRequest(principal.arn, action, resource, {**context, **extra} if extra else context)
+        if permissions.unusable:
+            return Decision.IMPLICIT_DENY, request, UNUSABLE + permissions.unusable
+        session = _session_policies(principal)
+        if session is not None and None in session:
+            log.warning("denying %s: a session policy of %s could not be parsed", action, principal.arn)
+            return Decision.IMPLICIT_DENY, request, UNUSABLE + "a session policy could not be parsed"
+        decision, policy_type = evaluate(request, list(permissions.policies), resource_policy, permissions.boundary, list(session or ()))
         return decision, request, policy_type
 
     def authorize_call(self, ctx: RequestContext, service: str, protocol: str, operation: str, params: dict) -> None:
-        """Raise the service's access-denied error unless the caller may make this call."""
+        """Raise the service's access-denied error unless the caller may make this call: the action
+        on every resource its table row names."""
         principal = ctx.principal
-        if principal is None or is_root(principal) or (service, operation) in ALWAYS_ALLOWED | SELF_AUTHORIZED:
+        if principal is None or is_root(principal):
             return
-        resource, resource_tags = self.resource_of(ctx, service, operation, params)
-        extra = request_tag_context(params)
-        if resource_tags:
-            extra.update({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})
-        extra.update(eks_condition_keys(service, params))
-        decision, request, policy_type = self.decide(ctx, f"{service}:{operation}", resource, extra)
-        if decision is not Decision.ALLOW:
-            raise access_denied(protocol, request, decision, policy_type)
+        table = TABLES.get(service)
+        row = table.operations.get(operation) if table is not None else None
+        if row is None:  # fail closed: an operation nobody tabled is refused
+            log.warning("refusing %s %s: it has no authorization row", service, operation)
+            request = AuthRequest(principal.arn, f"{service}:{operation}", "*", {})
+            raise access_denied(protocol, request, Decision.IMPLICIT_DENY, UNUSABLE + "Moorage has no authorization row for it")
+        if row.get("public") or row.get("by_service"):
+            return
+        action = row.get("action") or f"{table.prefix}:{operation}"
+        permissions = self.permissions(source_arn(principal))
+        context = normalised(self.context_for(ctx, permissions))
+        for resource in self.requests_of(ctx, service, operation, params, permissions):
+            decision, request, policy_type = self._decide(ctx, permissions, context, action, resource.arn, resource.keys)
+            if decision is not Decision.ALLOW:
+                raise access_denied(protocol, request, decision, policy_type)
 
-    # --- resources ---------------------------------------------------------------------------------
+    def requests_of(self, ctx: RequestContext, service: str, operation: str, params: dict,
+                    permissions: Permissions | None = None) -> list[ResourceRequest]:
+        """The resources (with their condition keys) a call is authorized on, from its table row."""
+        table = TABLES[service]
+        principal = ctx.principal
+        text = ""
+        caller_user = None
+        if principal is not None:
+            text = (permissions or self.permissions(source_arn(principal))).text
+            if isinstance(principal, SessionPrincipal) and principal.policies:
+                text += "\n".join(principal.policies).lower()
+            if ":user/" in principal.arn:
+                caller_user = principal.arn
+        return resource_requests(
+            table, table.operations[operation], params, ctx, self.store, lambda key: key.lower() in text, caller_user
+        )
 
     def resource_of(self, ctx: RequestContext, service: str, operation: str, params: dict) -> tuple[str, dict]:
-        """The ARN an operation acts on (as the Service Authorization Reference defines it) and, for
-        EKS resources when a policy asks about them, the resource's tags."""
-        if service == "eks":
-            return self._eks_resource(ctx, operation, params)
-        if service == "iam":
-            return self._iam_resource(ctx, operation, params), {}
-        return "*", {}
-
-    def _eks_resource(self, ctx: RequestContext, operation: str, params: dict) -> tuple[str, dict]:
-        base = f"arn:{ctx.partition}:eks:{ctx.region}:{ctx.account}"
-        wants_tags = self.permissions(source_arn(ctx.principal)).reads_resource_tags if ctx.principal else False
-
-        def tagged(arn: str, key: Key | None) -> tuple[str, dict]:
-            if not wants_tags or key is None:
-                return arn, {}
-            record = self.store.get(key)
-            return arn, dict((record.spec.get("tags") or {}) if record else {})
-
-        if "resourceArn" in params:  # TagResource, UntagResource, ListTagsForResource
-            arn = params["resourceArn"]
-            parts = arn.split(":", 5)
-            if len(parts) == 6 and parts[5].startswith("cluster/"):
-                return tagged(arn, Key(parts[4], parts[3], CLUSTER, parts[5][len("cluster/"):]))
-            return arn, {}
-        cluster = params.get("clusterName")
-        if cluster is None and ("Cluster" in operation or operation in ("DescribeUpdate", "ListUpdates")):
-            cluster = params.get("name")
-        if cluster is None:
-            # ListClusters names every cluster; the catalogue operations have no resource.
-            return (f"{base}:cluster/*", {}) if operation == "ListClusters" else ("*", {})
-        cluster_key = Key(ctx.account, ctx.region, CLUSTER, cluster)
-        if operation.startswith(("Create", "List")):
-            return tagged(f"{base}:cluster/{cluster}", cluster_key)
-        if "associationId" in params:  # a Pod Identity association: its ARN follows from its id
-            record = find_association(self.store, ctx.account, ctx.region, cluster, params["associationId"]) if wants_tags else None
-            arn = f"{base}:podidentityassociation/{cluster}/{params['associationId']}"
-            return arn, dict((record.spec.get("tags") or {}) if record else {})
-        for field_name, kind, arn_field, arn_kind in (
-            ("nodegroupName", NODEGROUP, "nodegroupArn", "nodegroup"),
-            ("fargateProfileName", FARGATE_PROFILE, "fargateProfileArn", "fargateprofile"),
-            ("principalArn", ACCESS_ENTRY, "accessEntryArn", "access-entry"),
-        ):
-            if field_name in params:
-                record = self.store.get(Key(ctx.account, ctx.region, kind, f"{cluster}/{params[field_name]}"))
-                if record is None:
-                    return f"{base}:{arn_kind}/{cluster}/*", {}
-                return record.spec.get(arn_field, f"{base}:{arn_kind}/{cluster}/*"), dict(record.spec.get("tags") or {})
-        return tagged(f"{base}:cluster/{cluster}", cluster_key)
-
-    def _iam_resource(self, ctx: RequestContext, operation: str, params: dict) -> str:
-        entities = IamStore(self.store)
-        # The group before the user: AddUserToGroup and RemoveUserFromGroup act on the group.
-        for field_name, kind in (
-            ("GroupName", GROUP), ("UserName", USER), ("InstanceProfileName", INSTANCE_PROFILE), ("RoleName", ROLE),
-        ):
-            if field_name in params:
-                record = entities.find(ctx.account, kind, params[field_name])
-                spec = record.spec if record else {"Path": params.get("Path") or "/", **{_NAME[kind]: params[field_name]}}
-                return entity_arn(ctx.partition, ctx.account, kind, spec)
-        for field_name in ("PolicyArn", "OpenIDConnectProviderArn"):
-            if field_name in params:
-                return params[field_name]
-        if operation == "CreatePolicy":
-            return iam_names.policy_arn(ctx.partition, ctx.account, params.get("Path") or "/", params["PolicyName"])
-        if operation == "CreateOpenIDConnectProvider":
-            url = params["Url"].split("://", 1)[-1]
-            return f"arn:{ctx.partition}:iam::{ctx.account}:oidc-provider/{url}"
-        principal = ctx.principal
-        if principal is not None and ":user/" in principal.arn and operation in _CALLER_USER_OPERATIONS:
-            return principal.arn  # these act on the calling user when UserName is left out
-        return "*"
+        """The first resource a call is authorized on (its ARN) and the condition keys it supplies."""
+        first = self.requests_of(ctx, service, operation, params)[0]
+        return first.arn, first.keys
 
 
-_NAME = {USER: "UserName", GROUP: "GroupName", ROLE: "RoleName", INSTANCE_PROFILE: "InstanceProfileName"}
-_CALLER_USER_OPERATIONS = {
-    "GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "ListUserTags",
-}
+def operation_resources(service: str, operation: str, params: dict, ctx: RequestContext) -> set[str]:
+    """The ARNs a call is authorized on, as its row forms them from the request alone (no store)."""
+    table = TABLES[service]
+    return {r.arn for r in resource_requests(table, table.operations[operation], params, ctx, None, lambda key: False)}
+
+
+@lru_cache(maxsize=4)
+def _current_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _session_policies(principal: Principal) -> tuple[Policy | None, ...] | None:
+    if isinstance(principal, SessionPrincipal) and principal.policies:
+        return tuple(_parsed(p) for p in principal.policies)
+    return None
 
 
 def source_arn(principal: Principal) -> str:
@@ -277,47 +248,6 @@ def source_arn(principal: Principal) -> str:
     if isinstance(principal, SessionPrincipal) and principal.source_arn:
         return principal.source_arn
     return principal.arn
-
-
-def request_tag_context(params: dict) -> dict[str, Any]:
-    """aws:RequestTag/<key> and aws:TagKeys from the tags a request carries, in any service's shape."""
-    tags: dict[str, str] = {}
-    for name in ("tags", "Tags"):
-        value = params.get(name)
-        if isinstance(value, dict):
-            tags.update({str(k): str(v) for k, v in value.items()})
-        elif isinstance(value, list):
-            tags.update({t["Key"]: str(t.get("Value", "")) for t in value if isinstance(t, dict) and "Key" in t})
-    for specification in params.get("TagSpecifications") or []:
-        tags.update({t["Key"]: str(t.get("Value", "")) for t in specification.get("Tags") or [] if "Key" in t})
-    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
-    keys = list(tags) or params.get("tagKeys") or params.get("TagKeys") or []
-    if keys:
-        context["aws:TagKeys"] = list(keys)
-    return context
-
-
-def eks_condition_keys(service: str, params: dict) -> dict[str, Any]:
-    """The eks: condition keys of access-entry and access-policy requests."""
-    if service != "eks":
-        return {}
-    keys: dict[str, Any] = {}
-    if "principalArn" in params:
-        keys["eks:principalArn"] = params["principalArn"]
-    if "policyArn" in params:
-        keys["eks:policyArn"] = params["policyArn"]
-    if "username" in params:
-        keys["eks:username"] = params["username"]
-    if params.get("kubernetesGroups"):
-        keys["eks:kubernetesGroups"] = list(params["kubernetesGroups"])
-    if params.get("type") and "principalArn" in params:
-        keys["eks:accessEntryType"] = params["type"]
-    scope = params.get("accessScope") or {}
-    if scope.get("type"):
-        keys["eks:accessScope"] = scope["type"]
-    if scope.get("namespaces"):
-        keys["eks:namespaces"] = list(scope["namespaces"])
-    return keys
 
 
 # --- denials, in each service's words ---------------------------------------------------------------
@@ -336,6 +266,8 @@ def denial_text(request: AuthRequest, decision: Decision, policy_type: str) -> s
     subject = f"User: {request.principal_arn} is not authorized to perform: {request.action}"
     if request.resource != "*":
         subject += f" on resource: {request.resource}"
+    if policy_type.startswith(UNUSABLE):
+        return f"{subject} because {policy_type[len(UNUSABLE):]}"
     if decision is Decision.EXPLICIT_DENY:
         article = "an" if policy_type[:1] in "aeiou" else "a"
         return f"{subject} with an explicit deny in {article} {policy_type} policy"

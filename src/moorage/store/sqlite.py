@@ -41,7 +41,18 @@ CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
-"""
+""" + "".join(
+    # The IAM generation (gateway/authorize.py) changes in the same transaction as any IAM record, so no
+    # reader ever sees a committed IAM change together with the generation from before it.
+    f"""
+CREATE TRIGGER IF NOT EXISTS iam_generation_{event.lower()} AFTER {event} ON records
+WHEN substr({row}.kind, 1, 4) = 'iam-'
+BEGIN
+    INSERT INTO settings (name, value) VALUES ('iam-generation', '1')
+    ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT);
+END;"""
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+)
 
 Subscriber = Callable[[Key], None]
 

@@ -169,7 +169,7 @@ def test_resources_and_pass_role(store):
     assert authorizer.resource_of(ctx, "iam", "ListAccessKeys", {})[0] == arn
     assert authorizer.resource_of(ctx, "iam", "CreateRole", {"RoleName": "r", "Path": "/x/"})[0] == f"arn:aws:iam::{ACCOUNT}:role/x/r"
     assert authorizer.resource_of(ctx, "eks", "DescribeNodegroup", {"clusterName": "c", "nodegroupName": "n"})[0] == (
-        f"arn:aws:eks:us-west-2:{ACCOUNT}:nodegroup/c/*"
+        f"arn:aws:eks:us-west-2:{ACCOUNT}:nodegroup/c/n/*"  # its UUID unknown until it exists
     )
     assert authorizer.resource_of(ctx, "eks", "DescribeClusterVersions", {})[0] == "*"
     assert authorizer.resource_of(ctx, "ec2", "DescribeVpcs", {})[0] == "*"

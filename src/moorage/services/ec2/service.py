@@ -8,10 +8,11 @@ from ...core.regions import availability_zones
 from ...store import SqliteStore
 from ..base import Service, offset_page
 from .filters import RESERVATION_FIELDS, filtered
+from .instance_profiles import pass_instance_profile_role
 from .instance_types import CATALOG, instance_type_info
 from .internet_gateways import InternetGatewayOperations
 from .key_pairs import KeyPairOperations
-from .launch_templates import LaunchTemplateOperations
+from .launch_templates import LaunchTemplateOperations, with_launch_template
 from .launched_instances import launched_instances, reservation_ids, run_instances, terminate_instances
 from .network_ops import invalid_token as _invalid_token
 from .network_tags import NetworkTagOperations
@@ -86,6 +87,9 @@ class Ec2Service(
         return result
 
     def RunInstances(self, ctx: RequestContext, params: dict) -> dict:
+        if params.get("LaunchTemplate"):  # the template's instance profile is passed as much as a named one
+            params = with_launch_template(self.store, ctx.account, ctx.region, params)
+        pass_instance_profile_role(self.store, ctx, params)
         return run_instances(self.store, ctx, params)
 
     def TerminateInstances(self, ctx: RequestContext, params: dict) -> dict:

@@ -38,13 +38,29 @@ def with_path_prefix(records: list[Record], prefix: str | None) -> list[Record]:
     return [r for r in records if r.spec["Path"].startswith(prefix or "/")]
 
 
+DUPLICATE_TAG_KEYS = "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+
+
 def merged_tags(current: list[dict], added: list[dict]) -> list[dict]:
-    """TagX semantics: a new value replaces the old one for the same key; at most 50 tags."""
-    by_key = {t["Key"]: t["Value"] for t in current}
-    by_key.update({t["Key"]: t["Value"] for t in added})
+    """TagX semantics: IAM tag keys are case-insensitive (case is kept as last written), so a request
+    naming one key twice in different cases is InvalidInput, and a new tag replaces the old one whose
+    key differs only in case; at most 50 tags."""
+    seen: set[str] = set()
+    for tag in added:
+        if tag["Key"].lower() in seen:
+            raise names.invalid_input(DUPLICATE_TAG_KEYS)
+        seen.add(tag["Key"].lower())
+    by_key = {t["Key"].lower(): (t["Key"], t["Value"]) for t in current}
+    by_key.update({t["Key"].lower(): (t["Key"], t.get("Value", "")) for t in added})
     if len(by_key) > MAX_TAGS:
         raise names.limit_exceeded(f"The number of tags has reached the maximum limit ({MAX_TAGS}).")
-    return [{"Key": k, "Value": v} for k, v in by_key.items()]
+    return [{"Key": k, "Value": v} for k, v in by_key.values()]
+
+
+def without_tags(current: list[dict], keys: list[str]) -> list[dict]:
+    """UntagX: the tags whose keys are not named, compared case-insensitively as IAM compares them."""
+    gone = {k.lower() for k in keys}
+    return [t for t in current if t["Key"].lower() not in gone]
 
 
 def entity_arn(partition: str, account: str, kind: str, spec: dict) -> str:
@@ -123,8 +139,7 @@ class TagOperations:
         return {}
 
     def _untag(self, ctx, kind: str, name: str, keys: list[str]) -> dict:
-        gone = set(keys)
-        self.entities.update(ctx.account, kind, name, lambda s: s.update(Tags=[t for t in s.get("Tags", []) if t["Key"] not in gone]))
+        self.entities.update(ctx.account, kind, name, lambda s: s.update(Tags=without_tags(s.get("Tags", []), keys)))
         return {}
 
     def _list_tags(self, ctx, kind: str, name: str, params: dict) -> dict:

@@ -33,9 +33,9 @@ def principal_record(store: SqliteStore, principal_arn: str) -> tuple[str, Recor
     return None
 
 
-def identity_policies(store: SqliteStore, principal_arn: str) -> list[str]:
-    """Every identity-based policy document that applies: the user's inline and attached policies and
-    those of its groups, or the role's inline and attached policies."""
+def identity_policy_documents(store: SqliteStore, principal_arn: str) -> list[tuple[str, str]]:
+    """(label, document) of every identity-based policy that applies: the user's inline and attached
+    policies and those of its groups, or the role's. The label names the policy in logs and denials."""
     found = principal_record(store, principal_arn)
     if found is None:
         return []
@@ -43,28 +43,41 @@ def identity_policies(store: SqliteStore, principal_arn: str) -> list[str]:
     account = record.key.account
     entities = IamStore(store)
     policies = ManagedPolicies(entities)
-    holders = [record.spec]
+    holders = [(kind, record.spec)]
     if kind == USER:
         groups = (entities.find(account, GROUP, name) for name in record.spec.get("Groups", []))
-        holders += [group.spec for group in groups if group is not None]
-    documents: list[str] = []
-    for spec in holders:
-        documents += spec.get("InlinePolicies", {}).values()
+        holders += [(GROUP, group.spec) for group in groups if group is not None]
+    documents: list[tuple[str, str]] = []
+    for holder_kind, spec in holders:
+        holder = f"{holder_kind[len('iam-'):]} {spec[NAME_FIELD[holder_kind]]}"
+        documents += [(f"inline policy {name} of {holder}", text) for name, text in spec.get("InlinePolicies", {}).items()]
         for policy_arn in spec.get("AttachedPolicies", []):
             policy = policies.find(account, policy_arn)
             if policy is not None:
-                documents.append(default_document(policy[0]))
+                documents.append((policy_arn, default_document(policy[0])))
     return documents
 
 
-def permissions_boundary(store: SqliteStore, principal_arn: str) -> str | None:
-    """The document of the principal's permissions boundary, if it has one."""
+def identity_policies(store: SqliteStore, principal_arn: str) -> list[str]:
+    """The documents of identity_policy_documents()."""
+    return [document for _, document in identity_policy_documents(store, principal_arn)]
+
+
+def boundary_document(store: SqliteStore, principal_arn: str) -> tuple[str, str | None] | None:
+    """(boundary policy ARN, its document) when the principal has a permissions boundary; the document
+    is None when the policy it names does not exist (the authorizer then denies: nothing fails open)."""
     found = principal_record(store, principal_arn)
     boundary = found[1].spec.get("PermissionsBoundary") if found else None
     if not boundary:
         return None
     policy = ManagedPolicies(IamStore(store)).find(found[1].key.account, boundary)
-    return default_document(policy[0]) if policy else None
+    return boundary, (default_document(policy[0]) if policy else None)
+
+
+def permissions_boundary(store: SqliteStore, principal_arn: str) -> str | None:
+    """The document of the principal's permissions boundary, if it has one (and it exists)."""
+    found = boundary_document(store, principal_arn)
+    return found[1] if found else None
 
 
 def principal_tags(store: SqliteStore, principal_arn: str) -> dict[str, str]:

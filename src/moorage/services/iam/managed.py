@@ -18,7 +18,7 @@ from ...core.context import RequestContext
 from ...core.kinds import GROUP, POLICY, ROLE, USER
 from ...store import Record
 from . import names
-from .entities import ID_FIELD, NAME_FIELD, IamStore, merged_tags, now, page
+from .entities import ID_FIELD, NAME_FIELD, IamStore, merged_tags, now, page, without_tags
 from .policy_language import MalformedPolicy, PolicyTooLarge
 from .policy_validation import parse_policy
 
@@ -240,8 +240,7 @@ class ManagedPolicyOperations:
         return {}
 
     def UntagPolicy(self, ctx: RequestContext, params: dict) -> dict:
-        gone = set(params["TagKeys"])
-        self._change_policy(ctx, params["PolicyArn"], lambda s: s.update(Tags=[t for t in s["Tags"] if t["Key"] not in gone]))
+        self._change_policy(ctx, params["PolicyArn"], lambda s: s.update(Tags=without_tags(s["Tags"], params["TagKeys"])))
         return {}
 
     def ListPolicyTags(self, ctx: RequestContext, params: dict) -> dict:

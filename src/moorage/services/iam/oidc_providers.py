@@ -15,7 +15,7 @@ from ...core.errors import AwsError
 from ...core.kinds import OIDC_PROVIDER
 from ...store import AlreadyExists, Record
 from . import names
-from .entities import IamStore, merged_tags, now, page
+from .entities import IamStore, merged_tags, now, page, without_tags
 
 MAX_THUMBPRINTS = 5
 MAX_CLIENT_IDS = 100
@@ -146,9 +146,8 @@ class OpenIdConnectProviderOperations:
         return {}
 
     def UntagOpenIDConnectProvider(self, ctx: RequestContext, params: dict) -> dict:
-        gone = set(params["TagKeys"])
         self._change_provider(
-            ctx, params["OpenIDConnectProviderArn"], lambda s: s.update(Tags=[t for t in s["Tags"] if t["Key"] not in gone])
+            ctx, params["OpenIDConnectProviderArn"], lambda s: s.update(Tags=without_tags(s["Tags"], params["TagKeys"]))
         )
         return {}
 

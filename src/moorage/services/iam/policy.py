@@ -49,6 +49,30 @@ def explain(
     return Decision.IMPLICIT_DENY, "identity-based"
 
 
+def decide(
+    request: AuthRequest,
+    identity_policies: list[Policy],
+    resource_policy: Policy | None = None,
+    boundary: Policy | None = None,
+    session_policies: list[Policy] | None = None,
+) -> tuple[Decision, str]:
+    """IAM's decision with the policies that only take permissions away: an allow from identity (or
+    resource) policies stands only if the permissions boundary and the session policies, when there
+    are any, allow the request too; otherwise their verdict ("permissions boundary" / "session") is
+    the answer. This is the intersection the IAM User Guide's evaluation logic describes."""
+    decision, policy_type = explain(request, identity_policies, resource_policy)
+    if decision is not Decision.ALLOW:
+        return decision, policy_type
+    limits: list[tuple[list[Policy], str]] = [([boundary], "permissions boundary")] if boundary is not None else []
+    if session_policies:
+        limits.append((session_policies, "session"))
+    for limit, kind in limits:
+        limited, _ = explain(request, limit)
+        if limited is not Decision.ALLOW:
+            return limited, kind
+    return decision, policy_type
+
+
 def trust_allows(trust: Policy, principal: dict, action: str, context: dict) -> bool:
     """Whether a role's trust policy lets `principal` ({"AWS": arn} / {"Service": name} /
     {"Federated": provider arn}) perform `action` (sts:AssumeRole...). An account id or

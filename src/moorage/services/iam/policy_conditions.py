@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .policy_language import _EPOCH, _ISO_DATE, _NUMBER
-from .policy_matching import _Template
+from .policy_matching import AMBIGUOUS, _Template
 
 # --------------------------------------------------------------------------- conditions
 
@@ -170,6 +170,8 @@ class _Condition:
 
     def holds(self, context: dict) -> bool:
         present = context.get(self.key)
+        if present is AMBIGUOUS:  # present, but no value of it can be told: only negations hold
+            return self.family == "null" and "false" in self.null_values or (self.family != "null" and self.negated)
         values = () if present is None else (present,) if isinstance(present, str) else present
         if self.family == "null":
             return any((expected == "true") == (not values) for expected in self.null_values)

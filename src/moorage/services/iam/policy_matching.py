@@ -26,16 +26,62 @@ class AuthRequest:
 
     def __post_init__(self) -> None:
         self._action = self.action.lower()
-        self._context = _normalise_context(self.context)
+        context = self.context
+        self._context = context if isinstance(context, NormalisedContext) else _normalise_context(context)
+
+
+class NormalisedContext(dict):
+    """A request context already normalised (lowercase key names, text values): built once with
+    normalised() and extended per resource with extend(), so a call on several resources pays once."""
+
+    def extend(self, extra: dict) -> "NormalisedContext":
+        if not extra:
+            return self
+        merged = NormalisedContext(self)
+        for key, value in _normalise_context(extra).items():
+            if key in merged and merged[key] != value:
+                value = AMBIGUOUS
+            merged[key] = value
+        return merged
+
+
+def normalised(context: dict) -> NormalisedContext:
+    return NormalisedContext(_normalise_context(context))
+
+
+class _Ambiguous(tuple):
+    """The value of a context key given twice with different values under names that differ only in
+    case (an EC2 resource tagged both Env and env): IAM's condition key names are case-insensitive,
+    and AWS says such a key matches "either TagKey1 or tagkey1, but not both". No operator finds a
+    value in it, so only negated operators hold, and a policy variable naming it has no value."""
+
+    __slots__ = ()
+
+
+AMBIGUOUS = _Ambiguous()
 
 
 def _normalise_context(context: dict) -> dict[str, str | tuple[str, ...]]:
     normalised: dict[str, str | tuple[str, ...]] = {}
     for key, value in context.items():
-        if isinstance(value, (list, tuple, set, frozenset)):
-            normalised[key.lower()] = tuple(_as_text(v) for v in value)
+        kind = type(value)
+        if kind is str:
+            text: str | tuple[str, ...] = value
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif isinstance(value, _Ambiguous):
+            normalised[key.lower()] = AMBIGUOUS
+            continue
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            text = tuple(_as_text(v) for v in value)
         elif value is not None:
-            normalised[key.lower()] = _as_text(value)
+            text = _as_text(value)
+        else:
+            continue
+        name = key.lower()
+        if name in normalised and normalised[name] != text:
+            text = AMBIGUOUS
+        normalised[name] = text
     return normalised
 
 
@@ -101,7 +147,9 @@ class _Template:
                 segments.append((key, False))
                 continue
             value = context.get(key.lower())
-            if isinstance(value, tuple):
+            if value is AMBIGUOUS:
+                value = None
+            elif isinstance(value, tuple):
                 value = value[0] if len(value) == 1 else None
             if value is None:
                 value = default

@@ -16,6 +16,8 @@ from .entities import IamStore, TagOperations, entity_arn, merged_tags, now, pag
 from .managed import ManagedPolicies, aws_policies, checked_document
 from .users import boundary_view, required_boundary
 
+EC2_SERVICE_PRINCIPAL = "ec2.amazonaws.com"  # who an instance profile's role is passed to
+
 DEFAULT_SESSION_SECONDS = 3600
 ROLES_PER_INSTANCE_PROFILE = 1
 CLUSTER_KIND, NODEGROUP_KIND = "cluster", "nodegroup"  # the EKS record kinds that use the roles below
@@ -256,6 +258,10 @@ class RoleOperations(TagOperations):
 
     def AddRoleToInstanceProfile(self, ctx: RequestContext, params: dict) -> dict:
         role = self.entities.require(ctx.account, ROLE, params["RoleName"])
+        self.entities.require(ctx.account, INSTANCE_PROFILE, params["InstanceProfileName"])
+        # IAM: "The caller of this operation must be granted the PassRole permission on the IAM role"
+        # (otherwise a profile would launder a role into every instance that uses it).
+        ctx.require_pass_role(entity_arn(ctx.partition, ctx.account, ROLE, role.spec), EC2_SERVICE_PRINCIPAL, "query")
 
         def add(spec: dict) -> None:
             if len(spec["Roles"]) >= ROLES_PER_INSTANCE_PROFILE:

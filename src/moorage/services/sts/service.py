@@ -147,6 +147,8 @@ class StsService(Service):
         tags = {**inherited, **_tags(params)}
         transitive = sorted(set(params.get("TransitiveTagKeys") or []) | set(inherited))
         context: dict = {"sts:RoleSessionName": session_name}
+        # The role is the resource: its tags are aws:ResourceTag/<key> (Service Authorization Reference).
+        context.update({f"aws:ResourceTag/{t['Key']}": t["Value"] for t in record.spec.get("Tags", [])})
         if params.get("ExternalId") is not None:
             context["sts:ExternalId"] = params["ExternalId"]
         if params.get("SourceIdentity"):
