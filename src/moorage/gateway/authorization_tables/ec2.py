@@ -114,7 +114,7 @@ OPERATIONS = {
     "CreateTags": {"resources": [_BY_ID], "keys": {"aws:RequestTag/": "Tags", "aws:TagKeys": "Tags{}"}},
     "DeleteTags": {"resources": [_BY_ID], "keys": {"aws:TagKeys": "Tags{}"}},
     "DescribeTags": {},
-    # key pairs and launch templates (served once issue 13 adds them)
+    # key pairs and launch templates
     "CreateKeyPair": {"resources": [{"type": "key-pair", "ids": {"KeyPairName": "KeyName"}}], "keys": _REQUEST_TAGS},
     "ImportKeyPair": {"resources": [{"type": "key-pair", "ids": {"KeyPairName": "KeyName"}}], "keys": _REQUEST_TAGS},
     "DeleteKeyPair": {"resources": [{"type": "key-pair", "ids": {"KeyPairName": "KeyName|=*"}}]},
@@ -126,5 +126,6 @@ OPERATIONS = {
     "DeleteLaunchTemplateVersions": {"resources": [{"type": "launch-template", "ids": {"LaunchTemplateId": "LaunchTemplateId|=*"}}]},
     "DescribeLaunchTemplates": {},
     "DescribeLaunchTemplateVersions": {},
+    "GetLaunchTemplateData": {"resources": [{"type": "instance", "ids": {"InstanceId": "InstanceId"}}]},
     "DescribeImages": {},
 }
