@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Protocol
 
 from ..core.kinds import ACCESS_ENTRY, CLUSTER, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
 from ..infra import controlplane
@@ -34,13 +35,23 @@ START_TIMEOUT_SECONDS = 180.0
 HEALTH_RECHECK_SECONDS = 15.0
 
 
+class ReviewWebhooks(Protocol):
+    """Moorage's token-review and authorization webhooks as kube-apiserver reaches them (mutual TLS:
+    gateway/webhook_listener.py's WebhookServer)."""
+
+    def review_urls(self, cluster_id: str) -> tuple[str, str]: ...
+
+    def review_client(self, cluster_pki_dir: Path, cluster_id: str) -> controlplane.WebhookClient: ...
+
+
 class ClusterReconciler:
     name, kind = "clusters", CLUSTER
 
     def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str,
-                 admission: FargateWebhookConfigurations | None = None):
+                 admission: FargateWebhookConfigurations | None = None, *, reviews: ReviewWebhooks):
         self.store = store
         self.admission = admission  # EKS's Fargate webhook configuration, applied in each cluster
+        self.reviews = reviews
         self.supervisor = supervisor
         self.etcd = etcd
         self.data_dir = data_dir
@@ -104,6 +115,8 @@ class ClusterReconciler:
             extra_sans_dns=[f"{spec['id']}.moorage.local"],
         )
         etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
+        webhook_client = await asyncio.to_thread(self.reviews.review_client, paths.pki, spec["id"])
+        authenticate_url, authorize_url = self.reviews.review_urls(spec["id"])
         if not status.get("etcdUser"):
             await admin.ensure_cluster_user(spec["id"])
             record = self.store.merge_status(record, etcdUser=True)
@@ -120,8 +133,9 @@ class ClusterReconciler:
             or "10.0.0.10",
             service_cidr=network["serviceIpv4Cidr"],
             issuer=spec["identity"]["oidc"]["issuer"],
-            webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
-            authorization_webhook_url=f"{self.base_url}/_moorage/webhooks/authorize/{spec['id']}",
+            webhook_url=authenticate_url,
+            authorization_webhook_url=authorize_url,
+            webhook_client=webhook_client,
             event_ttl=api_config.get("eventTtl"),
             node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
             terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),

@@ -327,7 +327,8 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
     import aiohttp
 
     from moorage.controllers.fargate_webhook import FargateWebhookConfigurations
-    from moorage.gateway.admission import WebhookServer
+    from moorage.gateway.clusters_by_id import ClustersById
+    from moorage.gateway.webhook_listener import WebhookServer
 
     store, ctx, profiles, private, public = api
     create(profiles, ctx, "serverless")
@@ -340,7 +341,9 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
     }
 
     async def serve_once() -> tuple[int, dict, dict]:
-        server = WebhookServer(store, tmp_path / "data")
+        clusters = ClustersById(store)
+        clusters.load()
+        server = WebhookServer(store, tmp_path / "data", clusters.get)
         await server.start()
         try:
             config = FargateWebhookConfigurations(store, server).configuration(cluster_id)
