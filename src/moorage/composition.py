@@ -83,7 +83,9 @@ class Frontend:
         self.endpoint: AwsEndpoint | None = None
         # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
         self.data_dir = store.path.parent
-        self.issuers = ClusterIssuers(store, ServiceAccountKeys(self.data_dir).public_key)
+        # Clusters by id for webhooks and OIDC issuers: a key lookup, never a scan per unknown id.
+        self.clusters_by_id = ClustersById(store)
+        self.issuers = ClusterIssuers(store, ServiceAccountKeys(self.data_dir).public_key, self.clusters_by_id.get)
         self.oidc_issuers = OidcIssuerEndpoint(self.issuers)
         self.identities = ClusterIdentities(store, ConfigMapCache(AWS_AUTH_PATH, parse_aws_auth, self._admin_credentials))
 
@@ -130,7 +132,6 @@ class Moorage(Frontend):
         self.reconciler: ClusterReconciler | None = None
         # kube-apiserver's calls (admission over TLS; token review and authorization over mutual TLS,
         # main process only), each finding its cluster by id through a key lookup.
-        self.clusters_by_id = ClustersById(store)
         self.webhook = TokenReviewWebhook(self.credentials, self.clusters_by_id.get, self.identities)
         self.authorization_webhook = AuthorizationWebhook(store, self.clusters_by_id.get)
         self.admission_webhooks = WebhookServer(store, config.data_dir, self.clusters_by_id.get)
@@ -188,7 +189,7 @@ class Moorage(Frontend):
             self.store.set_setting(ETCD_SETTING, endpoint.__dict__)
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
-        self.clusters_by_id.load()
+        self.clusters_by_id.follow()
         self.store.subscribe(self.clusters_by_id.notify)  # before any reconcile can start an API server
         await self.admission_webhooks.start()
         self.reconciler = ClusterReconciler(

@@ -107,7 +107,7 @@ def test_kubeconfigs_trust_the_webhook_ca_and_present_the_cluster_certificate(st
 
 def test_unknown_cluster_ids_are_a_miss_not_a_scan(store):
     clusters = ClustersById(store)
-    clusters.load()
+    clusters.follow()
     assert clusters.get(CLUSTER_A).key.name == "a"
     with mock.patch.object(store, "list", side_effect=AssertionError("scanned every cluster")):
         for n in range(100):
@@ -118,3 +118,29 @@ def test_unknown_cluster_ids_are_a_miss_not_a_scan(store):
         store.remove(created)
         clusters.notify(created.key)
         assert clusters.get("new-id") is None
+
+
+def test_without_a_change_feed_misses_reload_at_most_once_a_second(store):
+    clusters = ClustersById(store, reload_after=1.0)  # an API worker's
+    with mock.patch("moorage.gateway.clusters_by_id.time.monotonic", return_value=100.0):
+        assert clusters.get(CLUSTER_A).key.name == "a"  # first use loads
+        store.create(Key("111122223333", "eu-west-1", CLUSTER, "c"), {"id": "made-by-another-process"})
+        with mock.patch.object(store, "list", side_effect=AssertionError("scanned within the second")):
+            for n in range(100):
+                assert clusters.get(f"unknown-{n}") is None
+            assert clusters.get("made-by-another-process") is None
+    with mock.patch("moorage.gateway.clusters_by_id.time.monotonic", return_value=101.5):
+        assert clusters.get("made-by-another-process").key.name == "c"  # one reload, a second later
+
+
+def test_issuers_find_their_cluster_through_the_index(store):
+    from moorage.services.eks.oidc_issuer import ClusterIssuers
+
+    clusters = ClustersById(store)
+    clusters.follow()
+    issuers = ClusterIssuers(store, lambda record: None, clusters.get)
+    with mock.patch.object(store, "list", side_effect=AssertionError("scanned every cluster")):
+        assert issuers.cluster(CLUSTER_A.replace("-", "").upper()).key.name == "a"
+        for n in range(50):
+            assert issuers.cluster(f"{n:032X}") is None
+            assert issuers.signing_keys(f"https://x/_moorage/oidc/id/{n:032X}") is None
