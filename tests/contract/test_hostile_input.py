@@ -274,6 +274,9 @@ REVIEWS = {
     "authorize": {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                   "spec": {"user": "arn:aws:iam::111122223333:root", "extra": {"canonicalArn": ["arn:aws:iam::111122223333:root"]},
                            "resourceAttributes": {"verb": "list", "resource": "secrets"}}},
+    "fargate": {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "default",
+                            "object": {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}}},
 }
 
 

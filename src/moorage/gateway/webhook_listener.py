@@ -4,13 +4,14 @@ One listener of the main process (API workers don't serve it): 127.0.0.1 on a po
 kept in the store settings, with a serving certificate from Moorage's own CA in
 ``<data dir>/webhooks/pki`` (its PEM is the caBundle and the kubeconfigs' certificate authority).
 
-- Admission (the Fargate webhook, gateway/admission.py): server-authenticated TLS, as EKS serves its
-  own; kube-apiserver calls admission webhooks over TLS only.
-- Token review and authorization (gateway/webhooks.py): mutually authenticated TLS. Each cluster's
+Admission (the Fargate webhook, gateway/admission.py), token review and authorization
+(gateway/webhooks.py) are all served over mutually authenticated TLS. Each cluster's
   kube-apiserver presents its own client certificate (CN=<cluster id>, O=moorage-webhook-clients,
   signed by the webhook CA: infra/pki ensure_webhook_client), and a path's cluster id is answered only
-  for that cluster's certificate. Anyone else on the host gets 401 (no certificate) or 403 (another
-  cluster's) before the body is read: nothing about tokens, access entries or clusters.
+for that cluster's certificate. Anyone else on the host gets 401 (no certificate) or 403 (another
+cluster's) before the body is read: nothing about tokens, access entries, profiles or clusters.
+kube-apiserver presents the certificate to token review and authorization through their kubeconfigs,
+and to admission through its admission configuration (infra/controlplane.py).
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ class WebhookServer:
         assert self._pki is not None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(self._pki.serving.cert), str(self._pki.serving.key))
-        # Optional at the TLS layer (admission calls carry no certificate); a presented certificate
-        # must verify against the webhook CA, and the review paths require one (cluster_client_only).
+        # Optional at the TLS layer, so a caller without one gets an HTTP answer (401) rather than a
+        # failed handshake; a presented certificate must verify against the webhook CA, and every
+        # path requires one (cluster_client_only).
         context.verify_mode = ssl.CERT_OPTIONAL
         context.load_verify_locations(cadata=self._pki.ca_pem.decode("ascii"))
         return context
@@ -104,7 +106,7 @@ class WebhookServer:
         self.port = stored["port"] if stored else self.store.set_setting(WEBHOOK_SETTING, {"port": free_port()})["port"]
         context = self._ssl_context()
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post(FARGATE_PATH, self.admission.handle)
+        app.router.add_post(FARGATE_PATH, cluster_client_only(self.admission.handle))
         for path, handler in self._reviews.items():
             app.router.add_post(path, handler)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)

@@ -14,6 +14,7 @@ import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -156,6 +157,30 @@ def write_authorization_config(paths: ClusterPaths, webhook_url: str, client: We
     return path
 
 
+def write_admission_config(paths: ClusterPaths, webhook_url: str, client: WebhookClient) -> Path:
+    """kube-apiserver's admission plugin configuration: calls to Moorage's webhook listener (users are
+    matched by the webhook URL's host:port) present the cluster's client certificate, so the Fargate
+    admission webhook, like token review and authorization, answers only its own cluster."""
+    host = urlsplit(webhook_url).netloc
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "users": [{"name": host, "user": {"client-certificate": str(client.cert.cert), "client-key": str(client.cert.key)}}],
+    }
+    kubeconfig_path = paths.config / "admission-webhook.kubeconfig"
+    _write_if_changed(kubeconfig_path, json.dumps(kubeconfig, indent=2))
+    webhooks = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "WebhookAdmissionConfiguration",
+                "kubeConfigFile": str(kubeconfig_path)}
+    config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [{"name": name, "configuration": webhooks} for name in ("MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")],
+    }
+    path = paths.config / "admission.json"
+    _write_if_changed(path, json.dumps(config, indent=2))
+    return path
+
+
 def write_scheduler_config(paths: ClusterPaths, pki: ClusterPki, scoring_strategy: dict | None) -> Path:
     profile: dict = {"schedulerName": "default-scheduler"}
     if scoring_strategy:
@@ -221,6 +246,11 @@ def process_specs(
         # EKS: access-entry and aws-auth changes take effect within seconds (kube-apiserver's default is 2m).
         "--authentication-token-webhook-cache-ttl=5s",
         "--enable-admission-plugins=NodeRestriction",
+        *(
+            [f"--admission-control-config-file={write_admission_config(paths, settings.webhook_url, settings.webhook_client)}"]
+            if settings.webhook_client is not None
+            else []
+        ),
         f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
         "--requestheader-allowed-names=front-proxy-client",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
@@ -295,7 +325,7 @@ def webhook_config_digest(paths: ClusterPaths, client: WebhookClient | None) -> 
     """What kube-apiserver read of its webhook configuration at start: the kubeconfigs (URLs, CA)
     and the client certificate. It never re-reads them, so a change must restart it."""
     digest = hashlib.sha256()
-    for name in ("authentication-webhook.kubeconfig", "authorization-webhook.kubeconfig"):
+    for name in ("authentication-webhook.kubeconfig", "authorization-webhook.kubeconfig", "admission-webhook.kubeconfig"):
         path = paths.config / name
         digest.update(path.read_bytes() if path.exists() else b"")
     if client is not None:

@@ -15,7 +15,12 @@ from aiohttp import web
 from moorage.core.kinds import CLUSTER
 from moorage.gateway.clusters_by_id import ClustersById
 from moorage.gateway.webhook_listener import WebhookServer
-from moorage.infra.controlplane import ClusterPaths, write_authorization_config, write_webhook_kubeconfig
+from moorage.infra.controlplane import (
+    ClusterPaths,
+    write_admission_config,
+    write_authorization_config,
+    write_webhook_kubeconfig,
+)
 from moorage.infra.pki import ensure_cluster_pki
 from moorage.store import Key, SqliteStore
 
@@ -103,6 +108,11 @@ def test_kubeconfigs_trust_the_webhook_ca_and_present_the_cluster_certificate(st
     authorization = json.loads(write_authorization_config(paths, authorize, client).read_text())
     kubeconfig = authorization["authorizers"][2]["webhook"]["connectionInfo"]["kubeConfigFile"]
     assert json.loads(open(kubeconfig).read())["users"][0]["user"] == user
+    # Admission calls to the listener (users matched by host:port) present the same certificate.
+    admission = json.loads(write_admission_config(paths, server.url_for(CLUSTER_A), client).read_text())
+    assert [plugin["name"] for plugin in admission["plugins"]] == ["MutatingAdmissionWebhook", "ValidatingAdmissionWebhook"]
+    users = json.loads(open(admission["plugins"][0]["configuration"]["kubeConfigFile"]).read())["users"]
+    assert users == [{"name": f"127.0.0.1:{server.port}", "user": user}]
 
 
 def test_unknown_cluster_ids_are_a_miss_not_a_scan(store):

@@ -348,8 +348,14 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
         try:
             config = FargateWebhookConfigurations(store, server).configuration(cluster_id)
             tls = ssl.create_default_context(cadata=base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode())
+            url = config["webhooks"][0]["clientConfig"]["url"]
             async with aiohttp.ClientSession() as session:
-                async with session.post(config["webhooks"][0]["clientConfig"]["url"], json=review, ssl=tls) as response:
+                async with session.post(url, json=review, ssl=tls) as response:
+                    assert response.status == 401  # only the cluster's own kube-apiserver is answered
+                client = server.review_client(tmp_path / "cluster-pki", cluster_id)
+                tls = ssl.create_default_context(cadata=server.ca_pem.decode())
+                tls.load_cert_chain(str(client.cert.cert), str(client.cert.key))
+                async with session.post(url, json=review, ssl=tls) as response:
                     return server.port, config, await response.json()
         finally:
             await server.stop()
