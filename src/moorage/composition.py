@@ -27,10 +27,11 @@ from .controllers.instances import InstanceReconciler
 from .controllers.nodegroups import NodegroupReconciler
 from .controllers.runtime import Controller
 from .core.kinds import CLUSTER
-from .gateway.admission import WebhookServer
 from .gateway.authorize import Authorizer
 from .gateway.aws import AwsEndpoint
+from .gateway.clusters_by_id import ClustersById
 from .gateway.oidc import OidcIssuerEndpoint
+from .gateway.webhook_listener import WebhookServer
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.configmap_cache import ConfigMapCache
 from .infra.controlplane import ClusterPaths
@@ -82,12 +83,11 @@ class Frontend:
         self.endpoint: AwsEndpoint | None = None
         # The store lives at <data dir>/state.db: cluster files (the admin identity for aws-auth) are beside it.
         self.data_dir = store.path.parent
-        self.issuers = ClusterIssuers(store, ServiceAccountKeys(self.data_dir).public_key)
+        # Clusters by id for webhooks and OIDC issuers: a key lookup, never a scan per unknown id.
+        self.clusters_by_id = ClustersById(store)
+        self.issuers = ClusterIssuers(store, ServiceAccountKeys(self.data_dir).public_key, self.clusters_by_id.get)
         self.oidc_issuers = OidcIssuerEndpoint(self.issuers)
         self.identities = ClusterIdentities(store, ConfigMapCache(AWS_AUTH_PATH, parse_aws_auth, self._admin_credentials))
-        self.webhook = TokenReviewWebhook(self.credentials, self._cluster_for_id, self.identities)
-        self.authorization_webhook = AuthorizationWebhook(store, self._cluster_for_id)
-        self._cluster_ids: dict[str, Key] = {}
 
     def wire(self, url: str) -> None:
         services = {
@@ -106,12 +106,6 @@ class Frontend:
     async def oidc(self, request: web.Request) -> web.StreamResponse:
         return await self.oidc_issuers.handle(request)
 
-    async def authenticate(self, request: web.Request) -> web.StreamResponse:
-        return await self.webhook.handle(request)
-
-    async def authorize(self, request: web.Request) -> web.StreamResponse:
-        return await self.authorization_webhook.handle(request)
-
     def _admin_credentials(self, cluster: Record) -> KubeCredentials | None:
         key = cluster.key
         endpoint = cluster.status.get("endpoint")
@@ -120,15 +114,6 @@ class Frontend:
         pki = ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]).pki
         return KubeCredentials(endpoint, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
 
-    def _cluster_for_id(self, cluster_id: str) -> Record | None:
-        key = self._cluster_ids.get(cluster_id)
-        record = self.store.get(key) if key else None
-        if record is None or record.spec.get("id") != cluster_id:
-            record = next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
-            if record is None:
-                return None
-            self._cluster_ids[cluster_id] = record.key
-        return record
 
 
 class Moorage(Frontend):
@@ -145,7 +130,12 @@ class Moorage(Frontend):
         self.api_workers = api_workers
         self.supervisor = Supervisor(on_change=self._process_changed)
         self.reconciler: ClusterReconciler | None = None
-        self.admission_webhooks = WebhookServer(store, config.data_dir)  # HTTPS, for kube-apiserver's admission calls
+        # kube-apiserver's calls (admission over TLS; token review and authorization over mutual TLS,
+        # main process only), each finding its cluster by id through a key lookup.
+        self.webhook = TokenReviewWebhook(self.credentials, self.clusters_by_id.get, self.identities)
+        self.authorization_webhook = AuthorizationWebhook(store, self.clusters_by_id.get)
+        self.admission_webhooks = WebhookServer(store, config.data_dir, self.clusters_by_id.get)
+        self.admission_webhooks.serve_reviews(self.webhook.handle, self.authorization_webhook.handle)
         self.fargate_scheduler: FargateScheduler | None = None
         # One controller per store kind; each declares what else it watches (controllers/runtime.py).
         self.controllers: list[Controller] = []
@@ -177,6 +167,7 @@ class Moorage(Frontend):
             now = time.time()
             for kind in {controller.kind for controller in self.controllers}:
                 for key in self.store.changed_since(kind, since - 1.0):  # overlap: clocks of two writers
+                    self.clusters_by_id.notify(key)  # a cluster a worker created: findable by id
                     self._on_store_change(key)
             since = now
 
@@ -198,10 +189,13 @@ class Moorage(Frontend):
             self.store.set_setting(ETCD_SETTING, endpoint.__dict__)
         etcd_binary = default_cache().path_for(Binary("etcd", ETCD_VERSION, "etcd"))
         etcd = SharedEtcd(self.config.data_dir, etcd_binary, endpoint, self.supervisor)
+        self.clusters_by_id.follow()
+        self.store.subscribe(self.clusters_by_id.notify)  # before any reconcile can start an API server
         await self.admission_webhooks.start()
         self.reconciler = ClusterReconciler(
             self.store, self.supervisor, etcd, self.config.data_dir, url,
             admission=FargateWebhookConfigurations(self.store, self.admission_webhooks),
+            reviews=self.admission_webhooks,
         )
         nodes = KwokNodeBackend(self.supervisor, settings=KwokSettings(
             node_startup_delay=self.config.node_startup_delay, pod_startup_delay=self.config.pod_startup_delay))

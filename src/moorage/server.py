@@ -61,7 +61,7 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
     if api_workers:
         _check_port_free(config)  # SO_REUSEPORT would otherwise let two Moorages share a port
     moorage = Moorage(config, announce, api_workers=api_workers)
-    app = create_app(moorage.aws, moorage.authenticate, oidc=moorage.oidc, authorize=moorage.authorize)
+    app = create_app(moorage.aws, oidc=moorage.oidc)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:

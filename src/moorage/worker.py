@@ -37,7 +37,7 @@ async def serve(host: str, port: int, data_dir: Path, url: str) -> None:
     root, _ = ensure_root_account(store)
     frontend = Frontend(store, root)
     frontend.wire(url)
-    app = create_app(frontend.aws, frontend.authenticate, oidc=frontend.oidc, authorize=frontend.authorize)
+    app = create_app(frontend.aws, oidc=frontend.oidc)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024, reuse_port=True).start()

@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Protocol
 
 from ..core.kinds import ACCESS_ENTRY, CLUSTER, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
 from ..infra import controlplane
@@ -35,13 +36,23 @@ START_TIMEOUT_SECONDS = 180.0
 HEALTH_RECHECK_SECONDS = 15.0
 
 
+class ReviewWebhooks(Protocol):
+    """Moorage's token-review and authorization webhooks as kube-apiserver reaches them (mutual TLS:
+    gateway/webhook_listener.py's WebhookServer)."""
+
+    def review_urls(self, cluster_id: str) -> tuple[str, str]: ...
+
+    def review_client(self, cluster_pki_dir: Path, cluster_id: str) -> controlplane.WebhookClient: ...
+
+
 class ClusterReconciler:
     name, kind = "clusters", CLUSTER
 
     def __init__(self, store: SqliteStore, supervisor: Supervisor, etcd: SharedEtcd, data_dir: Path, base_url: str,
-                 admission: FargateWebhookConfigurations | None = None):
+                 admission: FargateWebhookConfigurations | None = None, *, reviews: ReviewWebhooks):
         self.store = store
         self.admission = admission  # EKS's Fargate webhook configuration, applied in each cluster
+        self.reviews = reviews
         self.supervisor = supervisor
         self.etcd = etcd
         self.data_dir = data_dir
@@ -123,10 +134,12 @@ class ClusterReconciler:
             extra_sans_dns=[f"{spec['id']}.moorage.local"],
         )
         etcd_client = await asyncio.to_thread(ensure_etcd_client, self.etcd.pki, paths.pki, cluster_user(spec["id"]))
+        webhook_client = await asyncio.to_thread(self.reviews.review_client, paths.pki, spec["id"])
+        authenticate_url, authorize_url = self.reviews.review_urls(spec["id"])
         if not status.get("etcdUser"):
             await admin.ensure_cluster_user(spec["id"])
             record = self.store.merge_status(record, etcdUser=True)
-        settings = self._settings(record, port)
+        settings = self._settings(record, port, authenticate_url, authorize_url, webhook_client)
 
         async def specs_for(minor: str, apiserver_name: str):
             return await asyncio.to_thread(
@@ -182,7 +195,8 @@ class ClusterReconciler:
     def _binaries(minor: str) -> dict:
         return {c: locate(c, patch_version(minor)) for c in controlplane.COMPONENTS}
 
-    def _settings(self, record: Record, port: int) -> controlplane.ControlPlaneSettings:
+    def _settings(self, record: Record, port: int, authenticate_url: str, authorize_url: str,
+                  webhook_client) -> controlplane.ControlPlaneSettings:
         spec = record.spec
         network = spec["kubernetesNetworkConfig"]
         api_config = spec.get("kubeApiServerConfig") or {}
@@ -198,8 +212,9 @@ class ClusterReconciler:
             or "10.0.0.10",
             service_cidr=network["serviceIpv4Cidr"],
             issuer=spec["identity"]["oidc"]["issuer"],
-            webhook_url=f"{self.base_url}/_moorage/webhooks/authenticate/{spec['id']}",
-            authorization_webhook_url=f"{self.base_url}/_moorage/webhooks/authorize/{spec['id']}",
+            webhook_url=authenticate_url,
+            authorization_webhook_url=authorize_url,
+            webhook_client=webhook_client,
             event_ttl=api_config.get("eventTtl"),
             node_port_range=(node_ports["minPort"], node_ports["maxPort"]) if node_ports else None,
             terminated_pod_gc_threshold=(kcm_config.get("podGcControllerConfig") or {}).get("terminatedPodGcThreshold"),

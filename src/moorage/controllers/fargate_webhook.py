@@ -13,7 +13,7 @@ from ..store import SqliteStore
 
 
 class AdmissionEndpoint(Protocol):
-    """The HTTPS listener kube-apiserver calls (gateway/admission.py's WebhookServer)."""
+    """The HTTPS listener kube-apiserver calls (gateway/webhook_listener.py's WebhookServer)."""
 
     def url_for(self, cluster_id: str) -> str: ...
 

@@ -9,27 +9,20 @@ fargate-scheduler, the label eks.amazonaws.com/fargate-profile, the annotation C
 Fargate size) and a toleration of the Fargate taint. Other pods are let through untouched. The
 Fargate scheduler (controllers/fargate.py) takes it from there.
 
-kube-apiserver calls admission webhooks over TLS only, so this is a second listener of the main process
-(API workers don't serve it): 127.0.0.1 on a port chosen once and kept in the store settings, with a
-serving certificate from Moorage's own CA in ``<data dir>/webhooks/pki`` (its PEM is the caBundle).
-The failure policy is Ignore, as EKS's: a Moorage that is down never blocks pod creation.
+kube-apiserver calls admission webhooks over TLS only: Moorage's webhook listener serves this path
+(gateway/webhook_listener.py). The failure policy is Ignore, as EKS's: a Moorage that is down never
+blocks pod creation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import errno
 import json
 import logging
-import ssl
-from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
-from ..core.kinds import CLUSTER
-from ..infra.etcd import free_port
-from ..infra.pki import WebhookPki, ensure_webhook_pki
 from ..services.eks.fargate import profile_state, profile_view, profiles_of_cluster
 from ..services.eks.fargate_pods import (
     CAPACITY_ANNOTATION,
@@ -39,11 +32,10 @@ from ..services.eks.fargate_pods import (
     matching_profile,
     size_pod,
 )
-from ..store import Key, Record, SqliteStore
+from ..store import Record, SqliteStore
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_SETTING = "webhook-endpoint"
 FARGATE_PATH = "/_moorage/webhooks/fargate/{cluster_id}"
 
 
@@ -95,19 +87,9 @@ def review_response(review: dict, patch: list[dict] | None) -> dict:
 class FargateAdmission:
     """POST /_moorage/webhooks/fargate/{cluster_id}: pod CREATE reviews."""
 
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: SqliteStore, cluster_for_id: Callable[[str], Record | None]):
         self.store = store
-        self._clusters: dict[str, Key] = {}
-
-    def cluster(self, cluster_id: str) -> Record | None:
-        key = self._clusters.get(cluster_id)
-        record = self.store.get(key) if key else None
-        if record is None or record.spec.get("id") != cluster_id:
-            record = next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
-            if record is None:
-                return None
-            self._clusters[cluster_id] = record.key
-        return record
+        self.cluster = cluster_for_id  # gateway/clusters_by_id.py: a key lookup, never a scan
 
     def active_profiles(self, cluster: Record) -> list[dict]:
         key = cluster.key
@@ -133,54 +115,3 @@ class FargateAdmission:
         except ValueError:
             return web.json_response({"error": "body is not an AdmissionReview"}, status=400)
         return web.json_response(self.review(request.match_info["cluster_id"], review))
-
-
-class WebhookServer:
-    """The HTTPS listener kube-apiserver calls for admission, and the configuration pointing at it."""
-
-    def __init__(self, store: SqliteStore, data_dir: Path, host: str = "127.0.0.1"):
-        self.store = store
-        self.pki_dir = data_dir / "webhooks" / "pki"
-        self.host = host
-        self.admission = FargateAdmission(store)
-        self.port: int | None = None
-        self._pki: WebhookPki | None = None
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        self._pki = await asyncio.to_thread(ensure_webhook_pki, self.pki_dir)
-        stored = self.store.setting(WEBHOOK_SETTING)
-        self.port = stored["port"] if stored else self.store.set_setting(WEBHOOK_SETTING, {"port": free_port()})["port"]
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(self._pki.serving.cert), str(self._pki.serving.key))
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post(FARGATE_PATH, self.admission.handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            # Someone else took the port while Moorage was down: take another; each cluster's
-            # configuration is re-applied with it when its reconcile next passes.
-            log.warning("webhook port %d is taken; moving the admission webhooks to a new port", self.port)
-            self.port = self.store.set_setting(WEBHOOK_SETTING, {"port": free_port()})["port"]
-            await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
-        log.info("admission webhooks listening on https://%s:%d", self.host, self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def url_for(self, cluster_id: str) -> str:
-        """Where kube-apiserver sends this cluster's pod reviews."""
-        assert self.port is not None
-        return f"https://{self.host}:{self.port}{FARGATE_PATH.format(cluster_id=cluster_id)}"
-
-    @property
-    def ca_pem(self) -> bytes:
-        """The CA that signed the listener's certificate: the configuration's caBundle."""
-        assert self._pki is not None
-        return self._pki.ca_pem

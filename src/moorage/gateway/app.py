@@ -1,4 +1,5 @@
-"""The aiohttp application behind `moorage up`: health, webhooks, and the AWS endpoint."""
+"""The aiohttp application behind `moorage up`: health, OIDC issuers, and the AWS endpoint (webhooks are on
+the webhook listener, gateway/webhook_listener.py)."""
 
 from __future__ import annotations
 
@@ -36,14 +37,18 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def create_app(aws: Handler, authenticate: Handler, oidc: Handler | None = None, authorize: Handler | None = None) -> web.Application:
+async def webhooks_not_here(request: web.Request) -> web.Response:
+    """kube-apiserver's webhooks are not served on the AWS endpoint: token review and authorization
+    answer only over mutual TLS on the webhook listener (gateway/webhook_listener.py)."""
+    return web.json_response({"message": "Forbidden"}, status=403)
+
+
+def create_app(aws: Handler, oidc: Handler | None = None) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STARTED_AT] = time.monotonic()
     app[READY] = Readiness()
     app.router.add_get(HEALTH_PATH, health)
-    app.router.add_post("/_moorage/webhooks/authenticate/{cluster_id}", authenticate)
-    if authorize is not None:
-        app.router.add_post("/_moorage/webhooks/authorize/{cluster_id}", authorize)
+    app.router.add_route("*", "/_moorage/webhooks/{tail:.*}", webhooks_not_here)
     if oidc is not None:  # each cluster's OIDC issuer: discovery document and JWKS
         app.router.add_get("/_moorage/oidc/id/{issuer_id}/{document:.*}", oidc)
     # Everything else is an AWS API call; the router picks the service as AWS does.

@@ -18,21 +18,41 @@ from . import sigv4
 from .authorize import Authorizer
 from .protocols import AwsError, AwsRequest, new_request_id, parse, route, serialize_error, serialize_response, validate
 from .protocols.errors import unknown_operation
-from .protocols.models import signing_name
+from .protocols.models import all_service_models, signing_name
+from .protocols.router import credential_scope_service
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+# The operations Moorage serves without a signature, by its own decision: the web identity token is
+# the proof (and the trust policy decides). A model update that marks another operation unsigned
+# (authtype "none", auth ["smithy.api#noAuth"]) changes nothing until it is named here too.
+UNSIGNED_OPERATIONS = frozenset({("sts", "AssumeRoleWithWebIdentity")})
+
+
+def model_says_unsigned(operation) -> bool:
+    auth = operation.auth or []
+    return operation.auth_type == "none" or "smithy.api#noAuth" in auth
+
+
 def unsigned_operation(operation) -> bool:
-    """Operations AWS serves without a signature (STS AssumeRoleWithWebIdentity: the token is the proof)."""
-    return operation.auth_type == "none" or "smithy.api#noAuth" in (operation.metadata.get("auth") or [])
+    """Served without a signature: only when Moorage's list names it and the model agrees."""
+    named = (operation.service_model.service_name, operation.name) in UNSIGNED_OPERATIONS
+    return named and model_says_unsigned(operation)
+
+
+def unsigned_payload_allowed(operation) -> bool:
+    """AWS accepts UNSIGNED-PAYLOAD only for operations whose model says so (v4-unsigned-body)."""
+    return operation.auth_type == "v4-unsigned-body" or bool(operation.unsigned_payload)
 
 
 def aws_request(request: web.Request, body: bytes) -> AwsRequest:
+    """The request as the protocol layer sees it. The path is the normalized one SigV4 signs
+    (sigv4.normalized_path), so the operation routed is the operation signed."""
     path, _, query = request.raw_path.partition("?")
-    return AwsRequest(request.method, path, query, headers=list(request.headers.items()), body=body)
+    return AwsRequest(request.method, sigv4.normalized_path(path), query, headers=list(request.headers.items()), body=body)
 
 
 class AwsEndpoint:
@@ -40,6 +60,15 @@ class AwsEndpoint:
         self.services = services
         self.credentials = credentials
         self.authorizer = authorizer
+
+    def _check_signature_of_unrouted(self, wire: AwsRequest) -> None:
+        """A signed request that names no operation Moorage can find (e.g. its Content-Type was
+        swapped, so the form is not read) is answered as AWS answers it: signature first."""
+        scoped = credential_scope_service(wire)
+        model = next((m for m in all_service_models() if signing_name(m) == scoped), None)
+        if model is None:
+            return
+        sigv4.verify(wire, self.credentials.secret_for, protocol=model.protocol, service=scoped, regions=known_regions())
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = new_request_id()
@@ -50,7 +79,11 @@ class AwsEndpoint:
             except web.HTTPRequestEntityTooLarge:  # the client's mistake, not an internal failure
                 raise AwsError("RequestEntityTooLarge", f"Request bodies are limited to {MAX_BODY_BYTES} bytes.", 413) from None
             wire = aws_request(request, body)
-            service_model, operation = route(wire)
+            try:
+                service_model, operation = route(wire)
+            except AwsError:
+                self._check_signature_of_unrouted(wire)  # a bad signature is the answer, not the route
+                raise
             protocol = service_model.protocol
             principal: Principal | None = None
             identity = None
@@ -64,7 +97,8 @@ class AwsEndpoint:
                     return found[0] if found else None
 
                 identity = sigv4.verify(
-                    wire, secret_for, protocol=protocol, service=signing_name(service_model), regions=known_regions()
+                    wire, secret_for, protocol=protocol, service=signing_name(service_model), regions=known_regions(),
+                    unsigned_payload=unsigned_payload_allowed(operation),
                 )
                 found = resolved.get(identity.access_key_id)
                 if found is None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
 from ..core.errors import AwsError
 from .protocols.request import AwsRequest
@@ -37,6 +37,11 @@ _PRESIGN_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Expires",
 )
+# Headers that change what a request means: present, they must be signed (botocore signs every
+# header but user-agent, expect, x-amzn-trace-id and a few hop-by-hop ones). X-Amz-Target names a
+# json-protocol operation; Content-Type decides whether a query-protocol body is read as a form.
+MUST_SIGN = ("content-type", "x-amz-target")
+_HEADER_SPELLING = {"content-type": "Content-Type", "x-amz-target": "X-Amz-Target"}
 
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -151,6 +156,7 @@ def verify(
     now: datetime | None = None,
     max_skew: timedelta = MAX_SKEW,
     honour_expires: bool = True,
+    unsigned_payload: bool = False,
 ) -> Identity:
     """Check the request's SigV4 signature; return the signer's Identity or raise AwsError.
 
@@ -159,11 +165,14 @@ def verify(
     scope must carry; `regions` the regions it may name (any well-formed region when None).
     Presigned URLs are valid for X-Amz-Expires seconds; with honour_expires=False they get the
     15-minute window instead, as STS gives the presigned GetCallerIdentity behind EKS tokens.
+    `unsigned_payload` says whether the operation accepts an UNSIGNED-PAYLOAD (or STREAMING-*)
+    payload hash in an Authorization header: AWS accepts it only where the model says so (S3 and
+    operations marked v4-unsigned-body); elsewhere the body is always part of the signature.
     """
     now = now or datetime.now(timezone.utc)
     now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
     try:
-        return _verify(request, lookup, service, regions, now, max_skew, honour_expires)
+        return _verify(request, lookup, service, regions, now, max_skew, honour_expires, unsigned_payload)
     except _Failure as failure:
         if failure.kind == "missing":
             code, status = _CODES["missing"][protocol]
@@ -173,7 +182,7 @@ def verify(
         raise AwsError(code, message, status) from None
 
 
-def _verify(request, lookup, service, regions, now, max_skew, honour_expires) -> Identity:
+def _verify(request, lookup, service, regions, now, max_skew, honour_expires, unsigned_payload) -> Identity:
     query = request.query_params()
     query_names = {name for name, _ in query}
     authorization = request.headers.get("authorization")
@@ -196,6 +205,9 @@ def _verify(request, lookup, service, regions, now, max_skew, honour_expires) ->
     signed_headers = fields["SignedHeaders"].split(";")
     if "host" not in signed_headers and ":authority" not in signed_headers:
         raise _Failure("incomplete", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    for name in MUST_SIGN:
+        if name not in signed_headers and request.headers.get(name) is not None:
+            raise _Failure("incomplete", f"'{_HEADER_SPELLING[name]}' must be a 'SignedHeader' in the AWS Authorization.")
 
     secret = lookup(access_key)
     if secret is None:
@@ -210,7 +222,7 @@ def _verify(request, lookup, service, regions, now, max_skew, honour_expires) ->
     key = signing_key(secret, scope_date, region, scope_service)
     # Bytes, not str: compare_digest refuses non-ASCII text, and the signature is client input.
     provided = fields["Signature"].encode("utf-8", "replace")
-    for payload_hash in _payload_hashes(request, query, presigned):
+    for payload_hash in _payload_hashes(request, query, presigned, unsigned_payload):
         canonical = canonical_request(request, signed_headers, payload_hash, drop_signature=presigned)
         expected = signature(key, string_to_sign(amz_date_text, scope, canonical))
         if hmac.compare_digest(expected.encode("ascii"), provided):
@@ -374,23 +386,31 @@ def _check_presign_window(signed_at: datetime, expires: int | None, now: datetim
 # --- the signature itself ---------------------------------------------------------------------------
 
 
-def _payload_hashes(request: AwsRequest, query: list[tuple[str, str]], presigned: bool) -> list[str]:
+def _payload_hashes(request: AwsRequest, query: list[tuple[str, str]], presigned: bool, unsigned_ok: bool) -> list[str]:
     """The payload hashes the client may have signed with, most likely first."""
     declared = request.headers.get("x-amz-content-sha256") or dict(query).get("X-Amz-Content-Sha256")
     actual = hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256
     if declared is not None:
-        # A declared hash must describe the body we got; UNSIGNED-PAYLOAD opts out of that.
+        # A declared hash must describe the body we got; UNSIGNED-PAYLOAD opts out of that, which
+        # only the operations AWS lets opt out may do (none Moorage serves: IAM, STS, EC2, EKS...).
         opted_out = declared == UNSIGNED_PAYLOAD or declared.startswith("STREAMING-")
-        if not opted_out and declared != actual:
+        if (opted_out and not unsigned_ok) or (not opted_out and declared != actual):
             raise _Failure("mismatch", SIGNATURE_MISMATCH)
         return [declared]
-    # Presigned URLs for most services hash the (usually empty) body; some signers use UNSIGNED-PAYLOAD.
-    return [actual, UNSIGNED_PAYLOAD] if presigned else [actual]
+    # botocore presigns with UNSIGNED-PAYLOAD (SigV4QueryAuth), other signers hash the body. An
+    # unsigned payload leaves nothing unprotected only when there is no body.
+    if presigned and (unsigned_ok or not request.body):
+        return [actual, UNSIGNED_PAYLOAD]
+    return [actual]
 
 
-def canonical_uri(raw_path: str) -> str:
-    """The path as SigV4 signs it for non-S3 services: dot segments and empty segments removed,
-    then URI-encoded once more (so '%3A' in the wire path is signed as '%253A')."""
+def normalized_path(raw_path: str) -> str:
+    """The path as SigV4 signs it for every service but S3, and so the path Moorage routes: dot
+    segments and empty segments removed (botocore.utils.remove_dot_segments), percent-encoding
+    kept as sent. Routing the raw path instead would let a signature for /clusters/a serve
+    /clusters/a/addons/.. (DescribeAddon of '..')."""
+    if not raw_path:
+        return "/"
     segments: list[str] = []
     for segment in raw_path.split("/"):
         if segment in ("", "."):
@@ -401,21 +421,30 @@ def canonical_uri(raw_path: str) -> str:
             continue
         segments.append(segment)
     path = "/" + "/".join(segments)
-    if raw_path.endswith("/") and path != "/":
+    if raw_path.endswith("/") and segments:
         path += "/"
-    return quote(path, safe="/~")
+    return path
+
+
+def canonical_uri(raw_path: str) -> str:
+    """The path as SigV4 signs it for non-S3 services: normalized (normalized_path), then
+    URI-encoded once more (so '%3A' in the wire path is signed as '%253A')."""
+    return quote(normalized_path(raw_path), safe="/~")
 
 
 def canonical_query(raw_query: str, drop_signature: bool) -> str:
+    """Each name and value decoded to its bytes and encoded again (RFC 3986 unreserved characters
+    kept, everything else %XY), sorted. '+' is not a space here: it signs as %2B, as '%2B' does, and
+    AwsRequest.query_params() reads both as '+'. A space is %20 only."""
     pairs = []
     for piece in raw_query.split("&"):
         if not piece:
             continue
         name, _, value = piece.partition("=")
-        name, value = unquote(name), unquote(value)
-        if drop_signature and name == "X-Amz-Signature":
+        name_bytes, value_bytes = unquote_to_bytes(name), unquote_to_bytes(value)
+        if drop_signature and name_bytes == b"X-Amz-Signature":
             continue
-        pairs.append((quote(name, safe="-_.~"), quote(value, safe="-_.~")))
+        pairs.append((quote(name_bytes, safe="-_.~"), quote(value_bytes, safe="-_.~")))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 

@@ -8,10 +8,13 @@ for the controller manager and scheduler).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -62,6 +65,16 @@ class ClusterPaths:
 
 
 @dataclass(frozen=True)
+class WebhookClient:
+    """How kube-apiserver reaches Moorage's token-review and authorization webhooks: over TLS to
+    Moorage's webhook listener (whose CA it trusts), presenting the cluster's own client
+    certificate (infra/pki ensure_webhook_client), the only credential those webhooks answer."""
+
+    ca_pem: bytes
+    cert: CertPaths
+
+
+@dataclass(frozen=True)
 class ControlPlaneSettings:
     """Everything from the cluster's spec that changes a process's flags."""
 
@@ -73,6 +86,7 @@ class ControlPlaneSettings:
     issuer: str
     webhook_url: str
     authorization_webhook_url: str | None = None  # EKS access policies, asked after Node and RBAC
+    webhook_client: WebhookClient | None = None  # mutual TLS to the webhooks (https:// URLs)
     event_ttl: str | None = None
     node_port_range: tuple[int, int] | None = None
     terminated_pod_gc_threshold: int | None = None
@@ -87,14 +101,21 @@ def _write_if_changed(path: Path, text: str) -> None:
         tmp.replace(path)
 
 
-def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str, name: str = "authentication-webhook") -> Path:
-    """A kubeconfig naming one of Moorage's webhooks, e.g. /_moorage/webhooks/authenticate/<cluster id>."""
+def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str, name: str = "authentication-webhook",
+                             client: WebhookClient | None = None) -> Path:
+    """A kubeconfig naming one of Moorage's webhooks, e.g. /_moorage/webhooks/authenticate/<cluster id>:
+    with a client, the webhook CA to trust and the cluster's client certificate to present."""
     paths.config.mkdir(parents=True, exist_ok=True)
+    cluster: dict = {"server": webhook_url}
+    user: dict = {}
+    if client is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(client.ca_pem).decode()
+        user = {"client-certificate": str(client.cert.cert), "client-key": str(client.cert.key)}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "moorage", "cluster": {"server": webhook_url}}],
-        "users": [{"name": "kube-apiserver", "user": {}}],
+        "clusters": [{"name": "moorage", "cluster": cluster}],
+        "users": [{"name": "kube-apiserver", "user": user}],
         "contexts": [{"name": "webhook", "context": {"cluster": "moorage", "user": "kube-apiserver"}}],
         "current-context": "webhook",
     }
@@ -103,12 +124,12 @@ def write_webhook_kubeconfig(paths: ClusterPaths, webhook_url: str, name: str = 
     return path
 
 
-def write_authorization_config(paths: ClusterPaths, webhook_url: str) -> Path:
+def write_authorization_config(paths: ClusterPaths, webhook_url: str, client: WebhookClient | None = None) -> Path:
     """Node, then RBAC, then Moorage's access-policy webhook, asked only for callers that carry an IAM
     identity (the canonicalArn the token webhook puts in extra). Short caches, so associating or
     disassociating a policy takes effect within seconds, as EKS says; if Moorage can't answer, the
     webhook has no opinion and RBAC decides alone."""
-    kubeconfig = write_webhook_kubeconfig(paths, webhook_url, "authorization-webhook")
+    kubeconfig = write_webhook_kubeconfig(paths, webhook_url, "authorization-webhook", client)
     config = {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthorizationConfiguration",
@@ -132,6 +153,30 @@ def write_authorization_config(paths: ClusterPaths, webhook_url: str) -> Path:
         ],
     }
     path = paths.config / "authorization.json"
+    _write_if_changed(path, json.dumps(config, indent=2))
+    return path
+
+
+def write_admission_config(paths: ClusterPaths, webhook_url: str, client: WebhookClient) -> Path:
+    """kube-apiserver's admission plugin configuration: calls to Moorage's webhook listener (users are
+    matched by the webhook URL's host:port) present the cluster's client certificate, so the Fargate
+    admission webhook, like token review and authorization, answers only its own cluster."""
+    host = urlsplit(webhook_url).netloc
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "users": [{"name": host, "user": {"client-certificate": str(client.cert.cert), "client-key": str(client.cert.key)}}],
+    }
+    kubeconfig_path = paths.config / "admission-webhook.kubeconfig"
+    _write_if_changed(kubeconfig_path, json.dumps(kubeconfig, indent=2))
+    webhooks = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "WebhookAdmissionConfiguration",
+                "kubeConfigFile": str(kubeconfig_path)}
+    config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [{"name": name, "configuration": webhooks} for name in ("MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")],
+    }
+    path = paths.config / "admission.json"
     _write_if_changed(path, json.dumps(config, indent=2))
     return path
 
@@ -171,7 +216,7 @@ def process_specs(
 ) -> list[ProcessSpec]:
     """The three processes, in COMPONENTS order. ``apiserver_name`` names the kube-apiserver process (and its
     log): a version update starts the new one beside the old under another name (see cluster_upgrades.py)."""
-    webhook = write_webhook_kubeconfig(paths, settings.webhook_url)
+    webhook = write_webhook_kubeconfig(paths, settings.webhook_url, client=settings.webhook_client)
     apiserver = [
         str(binaries["kube-apiserver"]),
         # kube-apiserver 1.37 refuses a loopback advertise address for the "kubernetes" endpoints.
@@ -203,7 +248,7 @@ def process_specs(
         f"--service-account-signing-key-file={pki.sa_key}",
         "--api-audiences=https://kubernetes.default.svc,sts.amazonaws.com",
         *(
-            [f"--authorization-config={write_authorization_config(paths, settings.authorization_webhook_url)}"]
+            [f"--authorization-config={write_authorization_config(paths, settings.authorization_webhook_url, settings.webhook_client)}"]
             if settings.authorization_webhook_url
             else ["--authorization-mode=Node,RBAC"]
         ),
@@ -212,6 +257,11 @@ def process_specs(
         # EKS: access-entry and aws-auth changes take effect within seconds (kube-apiserver's default is 2m).
         "--authentication-token-webhook-cache-ttl=5s",
         "--enable-admission-plugins=NodeRestriction",
+        *(
+            [f"--admission-control-config-file={write_admission_config(paths, settings.webhook_url, settings.webhook_client)}"]
+            if settings.webhook_client is not None
+            else []
+        ),
         f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
         "--requestheader-allowed-names=front-proxy-client",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
@@ -267,16 +317,32 @@ def process_specs(
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.state.mkdir(parents=True, exist_ok=True)
     process_names = (apiserver_name, "kube-controller-manager", "kube-scheduler")
+    # In the environment, so it is part of the process fingerprint: a changed webhook port, CA or
+    # client certificate restarts kube-apiserver (an adopted one included) instead of leaving it
+    # calling a webhook that no longer answers it.
+    webhook_env = {"MOORAGE_WEBHOOK_CONFIG": webhook_config_digest(paths, settings.webhook_client)}
     return [
         ProcessSpec(
             name=f"{settings.process_prefix}/{process}",
             argv=argv,
             log_path=paths.log(process),
             state_dir=paths.state,
-            env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component]},
+            env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component], **(webhook_env if component == "kube-apiserver" else {})},
         )
         for component, process, argv in zip(COMPONENTS, process_names, (apiserver, controller_manager, scheduler))
     ]
+
+
+def webhook_config_digest(paths: ClusterPaths, client: WebhookClient | None) -> str:
+    """What kube-apiserver read of its webhook configuration at start: the kubeconfigs (URLs, CA)
+    and the client certificate. It never re-reads them, so a change must restart it."""
+    digest = hashlib.sha256()
+    for name in ("authentication-webhook.kubeconfig", "authorization-webhook.kubeconfig", "admission-webhook.kubeconfig"):
+        path = paths.config / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    if client is not None:
+        digest.update(client.cert.cert.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def admin_ssl_context(pki: ClusterPki) -> ssl.SSLContext:

@@ -129,14 +129,16 @@ def test_date_header_instead_of_x_amz_date():
     assert verify(request, lookup, now=when).signed_at == when
 
 
-def test_unsigned_payload_header_skips_the_body_hash():
+def test_unsigned_payload_only_where_the_operation_allows_it():
     def unsigned(request):
         request.context["payload_signing_enabled"] = False
 
     request = _botocore("logs", "CreateLogGroup", {"logGroupName": "g"}, before_signing=unsigned)
     assert request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
     request.body = b'{"logGroupName": "another"}'
-    verify(request, lookup, protocol="json", now=_when(request))
+    # Not an operation AWS lets opt out of body signing: the body would be anyone's to change.
+    assert _fails(request, protocol="json").code == "InvalidSignatureException"
+    verify(request, lookup, protocol="json", now=_when(request), unsigned_payload=True)
 
 
 def test_presigned_url_verifies():

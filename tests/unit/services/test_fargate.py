@@ -327,7 +327,8 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
     import aiohttp
 
     from moorage.controllers.fargate_webhook import FargateWebhookConfigurations
-    from moorage.gateway.admission import WebhookServer
+    from moorage.gateway.clusters_by_id import ClustersById
+    from moorage.gateway.webhook_listener import WebhookServer
 
     store, ctx, profiles, private, public = api
     create(profiles, ctx, "serverless")
@@ -340,13 +341,21 @@ def test_webhook_listener_serves_reviews_over_tls_and_keeps_its_port(api, tmp_pa
     }
 
     async def serve_once() -> tuple[int, dict, dict]:
-        server = WebhookServer(store, tmp_path / "data")
+        clusters = ClustersById(store)
+        clusters.load()
+        server = WebhookServer(store, tmp_path / "data", clusters.get)
         await server.start()
         try:
             config = FargateWebhookConfigurations(store, server).configuration(cluster_id)
             tls = ssl.create_default_context(cadata=base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode())
+            url = config["webhooks"][0]["clientConfig"]["url"]
             async with aiohttp.ClientSession() as session:
-                async with session.post(config["webhooks"][0]["clientConfig"]["url"], json=review, ssl=tls) as response:
+                async with session.post(url, json=review, ssl=tls) as response:
+                    assert response.status == 401  # only the cluster's own kube-apiserver is answered
+                client = server.review_client(tmp_path / "cluster-pki", cluster_id)
+                tls = ssl.create_default_context(cadata=server.ca_pem.decode())
+                tls.load_cert_chain(str(client.cert.cert), str(client.cert.key))
+                async with session.post(url, json=review, ssl=tls) as response:
                     return server.port, config, await response.json()
         finally:
             await server.stop()

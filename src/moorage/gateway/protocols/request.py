@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 
 class Headers:
@@ -81,8 +81,16 @@ class AwsRequest:
             self.query_string = self.query_string[1:]
 
     def query_params(self, errors: str = "replace") -> list[tuple[str, str]]:
-        """Decoded (name, value) pairs of the query string, in order, blanks kept."""
-        return parse_qsl(self.query_string, keep_blank_values=True, errors=errors)
+        """Decoded (name, value) pairs of the query string, in order, blanks kept.
+
+        A URL query is not a form: '+' is a plus, as SigV4 signs it (sigv4.canonical_query), and a
+        space comes as %20. Reading '+' as a space would let one signature mean two requests."""
+        pairs = []
+        for piece in self.query_string.split("&"):
+            if piece:
+                name, _, value = piece.partition("=")
+                pairs.append((unquote(name, errors=errors), unquote(value, errors=errors)))
+        return pairs
 
     def form_params(self, errors: str = "strict") -> list[tuple[str, str]]:
         """Decoded pairs of a form-urlencoded body; empty when the body is not a form.

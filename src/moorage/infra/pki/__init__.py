@@ -37,7 +37,9 @@ certificates and ``sa.pub`` 0644, a directory it creates 0700)::
 
 and :func:`ensure_etcd_client` writes ``apiserver-etcd-client.crt/.key`` (CN=<etcd user>) into a
 cluster's directory; :func:`ensure_webhook_pki` writes Moorage's own webhook CA and the serving cert of
-its HTTPS webhook listener (``ca.crt/.key``, ``serving.crt/.key``, SANs localhost + 127.0.0.1).
+its HTTPS webhook listener (``ca.crt/.key``, ``serving.crt/.key``, SANs localhost + 127.0.0.1), and
+:func:`ensure_webhook_client` each cluster's ``webhook-client.crt/.key`` (CN=<cluster id>,
+O=moorage-webhook-clients, signed by the webhook CA) that kube-apiserver presents to that listener.
 Leaves are valid one year (clamped to their CA), CAs ten years, all backdated five minutes for clock
 skew.
 
@@ -76,7 +78,14 @@ mostly the RSA key; re-run with nothing written: 3.6 ms (2.8-20 ms). :func:`ensu
 
 from __future__ import annotations
 
-from .bundles import WebhookPki, ensure_cluster_pki, ensure_etcd_client, ensure_etcd_pki, ensure_webhook_pki  # noqa: F401
+from .bundles import (  # noqa: F401
+    WebhookPki,
+    ensure_cluster_pki,
+    ensure_etcd_client,
+    ensure_etcd_pki,
+    ensure_webhook_client,
+    ensure_webhook_pki,
+)
 from .files import AtomicWriter  # noqa: F401
 from .issue import (  # noqa: F401
     apiserver_spec,

@@ -1,5 +1,5 @@
 """The PKI sets Moorage keeps: each cluster's control-plane PKI, the shared etcd's, etcd client
-certificates, and the webhook listener's.
+certificates, the webhook listener's, and each cluster's client certificate for that listener.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from .encoding import _ms, _now
 from .files import AtomicWriter, _pair, _prepare_dir
 from .issue import apiserver_spec, ensure_ca, ensure_cert, ensure_kubeconfig, ensure_sa_keypair, load_ca
-from .model import ETCD_CLIENT_STEM, LOOPBACK, CertPaths, CertSpec, ClientIdentity, ClusterPki, EtcdPki, IPAddress
+from .model import ETCD_CLIENT_STEM, LOOPBACK, WEBHOOK_CLIENT_ORGANIZATION, WEBHOOK_CLIENT_STEM, CertPaths, CertSpec, ClientIdentity, ClusterPki, EtcdPki, IPAddress
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +174,24 @@ def ensure_webhook_pki(pki_dir: Path | str, *, now: datetime | None = None) -> W
             now=now,
         )
     return WebhookPki(ca_pem=ca.cert_pem, serving=serving.paths)
+
+
+def ensure_webhook_client(webhook_pki_dir: Path | str, cluster_pki_dir: Path | str, cluster_id: str, *,
+                          now: datetime | None = None) -> CertPaths:
+    """Ensure a cluster's client certificate for Moorage's webhook listener: CN=<cluster id>,
+    O=moorage-webhook-clients, clientAuth, signed by the webhook CA, written as
+    ``webhook-client.crt/.key`` into the cluster's directory. kube-apiserver presents it to the
+    token-review and authorization webhooks; the listener answers a path's cluster id only for
+    that cluster's certificate.
+
+    Not the cluster's own CA: kube-controller-manager signs CSRs with it (--cluster-signing-*), so a
+    cluster's admins could have a certificate with any CN made. No cluster holds the webhook CA's
+    key. Like :func:`ensure_etcd_client`, the CA is never made here (``ensure_webhook_pki`` first).
+    """
+    now = _now(now)
+    root = _prepare_dir(cluster_pki_dir)
+    ca = load_ca(_pair(Path(webhook_pki_dir), "ca"), now=now)
+    with AtomicWriter() as writer:
+        spec = CertSpec(cluster_id, organizations=(WEBHOOK_CLIENT_ORGANIZATION,), client_auth=True)
+        issued = ensure_cert(ca, _pair(root, WEBHOOK_CLIENT_STEM), spec, writer=writer, now=now)
+    return issued.paths

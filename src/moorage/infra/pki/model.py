@@ -38,6 +38,8 @@ APISERVER_DNS_SANS = (
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 KUBECONFIG_CLUSTER = "kubernetes"
 ETCD_CLIENT_STEM = "apiserver-etcd-client"
+WEBHOOK_CLIENT_STEM = "webhook-client"  # a cluster's certificate for Moorage's webhook listener
+WEBHOOK_CLIENT_ORGANIZATION = "moorage-webhook-clients"
 
 _CERT_MODE = 0o644
 _KEY_MODE = 0o600

@@ -29,15 +29,23 @@ def cluster_id_of(issuer_id: str) -> str | None:
 
 
 class ClusterIssuers:
-    def __init__(self, store: SqliteStore, public_key_of: Callable[[Record], rsa.RSAPublicKey | None]):
+    def __init__(self, store: SqliteStore, public_key_of: Callable[[Record], rsa.RSAPublicKey | None],
+                 cluster_for_id: Callable[[str], Record | None] | None = None):
         self.store = store
         self.public_key_of = public_key_of
+        # Injected by the composition root: a lookup by id that never scans (gateway/clusters_by_id.py).
+        # Issuer URLs are public and STS verifies tokens naming any issuer: unknown ids must stay cheap.
+        self.cluster_for_id = cluster_for_id or self._scan
 
     def cluster(self, issuer_id: str) -> Record | None:
         cluster_id = cluster_id_of(issuer_id)
         if cluster_id is None:
             return None
-        return next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id and not r.deleting), None)
+        record = self.cluster_for_id(cluster_id)
+        return record if record is not None and not record.deleting else None
+
+    def _scan(self, cluster_id: str) -> Record | None:
+        return next((r for r in self.store.list(None, None, CLUSTER) if r.spec.get("id") == cluster_id), None)
 
     def cluster_for_issuer(self, issuer: str) -> Record | None:
         """The cluster whose issuer URL is exactly `issuer`."""

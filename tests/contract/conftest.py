@@ -1,0 +1,24 @@
+"""Contract-test plumbing: the hostile-input suite's case counter and the summary line it prints."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+# Each hostile case a test tries, by family ("sigv4", "webhook", "malformed", ...); printed at the end.
+HOSTILE_CASES: Counter = Counter()
+
+
+@pytest.fixture
+def hostile_cases() -> Counter:
+    return HOSTILE_CASES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not HOSTILE_CASES:
+        return
+    families = ", ".join(f"{family} {count}" for family, count in sorted(HOSTILE_CASES.items()))
+    terminalreporter.write_line(
+        f"hostile-input suite: {sum(HOSTILE_CASES.values())} hostile cases tried ({families})"
+    )
