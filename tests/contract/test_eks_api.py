@@ -198,9 +198,37 @@ def test_list_clusters_paginates(eks, subnets):
 
 def test_describe_cluster_versions(eks):
     versions = eks.describe_cluster_versions()["clusterVersions"]
-    assert [v["clusterVersion"] for v in versions] == ["1.37", "1.36"]
-    assert [v["defaultVersion"] for v in versions] == [True, False]
-    assert versions[0]["kubernetesPatchVersion"] == "1.37.2"
+    assert [v["clusterVersion"] for v in versions] == ["1.37", "1.36", "1.35"]
+    assert [v["defaultVersion"] for v in versions] == [True, False, False]
+    assert [v["kubernetesPatchVersion"] for v in versions] == ["1.37.2", "1.36.3", "1.35.4"]
+    oldest = versions[2]
+    assert oldest["releaseDate"].date().isoformat() == "2026-01-27"
+    assert oldest["endOfStandardSupportDate"].date().isoformat() == "2027-03-27"
+    assert oldest["endOfExtendedSupportDate"].date().isoformat() == "2028-03-27"
+    assert {(v["versionStatus"], v["status"], v["clusterType"]) for v in versions} == {("STANDARD_SUPPORT", "standard-support", "eks")}
+    assert [v["clusterVersion"] for v in eks.describe_cluster_versions(defaultOnly=True)["clusterVersions"]] == ["1.37"]
+    assert [v["clusterVersion"] for v in eks.describe_cluster_versions(clusterVersions=["1.35", "1.30"])["clusterVersions"]] == ["1.35"]
+    assert eks.describe_cluster_versions(versionStatus="EXTENDED_SUPPORT")["clusterVersions"] == []
+    assert len(eks.describe_cluster_versions(status="standard-support", includeAll=True)["clusterVersions"]) == 3
+    assert eks.describe_cluster_versions(clusterType="eks-local-outposts")["clusterVersions"] == []
+    pages = list(eks.get_paginator("describe_cluster_versions").paginate(PaginationConfig={"PageSize": 2}))
+    assert [[v["clusterVersion"] for v in p["clusterVersions"]] for p in pages] == [["1.37", "1.36"], ["1.35"]]
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        eks.describe_cluster_versions(versionStatus="RETIRED")
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_upgrade_policy_at_create_and_by_update_cluster_config(moorage, eks, subnets):
+    ids = [s["SubnetId"] for s in subnets[:2]]
+    default = eks.create_cluster(name="policy-default", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids})["cluster"]
+    assert default["upgradePolicy"] == {"supportType": "EXTENDED"}
+    standard = eks.create_cluster(name="policy-standard", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids},
+                                  version="1.35", upgradePolicy={"supportType": "STANDARD"})["cluster"]
+    assert (standard["version"], standard["upgradePolicy"]) == ("1.35", {"supportType": "STANDARD"})
+    assert eks.describe_cluster(name="policy-standard")["cluster"]["upgradePolicy"] == {"supportType": "STANDARD"}
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        eks.create_cluster(name="policy-bad", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids}, upgradePolicy={"supportType": "FOREVER"})
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
 def test_regions_are_separate(moorage, eks, subnets):

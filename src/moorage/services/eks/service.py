@@ -11,7 +11,7 @@ from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
-from .versions import cluster_versions, default_minor
+from .versions import check_upgrade_policy, select_cluster_versions
 
 
 class EksService(Service):
@@ -40,7 +40,10 @@ class EksService(Service):
         return {"cluster": self.clusters.delete(ctx, params["name"])}
 
     def UpdateClusterConfig(self, ctx: RequestContext, params: dict) -> dict:
-        before = authentication_mode(self.clusters.get(ctx, params["name"]))
+        cluster = self.clusters.get(ctx, params["name"])
+        before = authentication_mode(cluster)
+        if params.get("upgradePolicy"):
+            check_upgrade_policy(params["name"], cluster.spec["version"], params["upgradePolicy"])
         update = self.clusters.update_config(ctx, params)
         if before == "CONFIG_MAP" and params.get("accessConfig"):  # first entry into an API mode, as on EKS
             bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
@@ -65,16 +68,7 @@ class EksService(Service):
         return self.clusters.list_tags(ctx, params["resourceArn"])
 
     def DescribeClusterVersions(self, ctx: RequestContext, params: dict) -> dict:
-        versions = cluster_versions()
-        if params.get("clusterVersions"):
-            versions = [v for v in versions if v["clusterVersion"] in params["clusterVersions"]]
-        if params.get("defaultOnly"):
-            versions = [v for v in versions if v["clusterVersion"] == default_minor()]
-        wanted_status = params.get("versionStatus")
-        if wanted_status:
-            versions = [v for v in versions if v["versionStatus"] == wanted_status]
-        elif params.get("status"):
-            versions = [v for v in versions if v["status"] == params["status"]]
+        versions = select_cluster_versions(params)
         by_name = {v["clusterVersion"]: v for v in versions}
         page = paginate(list(by_name), params, "clusterVersions")
         page["clusterVersions"] = [by_name[n] for n in page["clusterVersions"]]
