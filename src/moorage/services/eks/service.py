@@ -9,6 +9,7 @@ from ..ec2.instance_types import CATALOG
 from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
+from .insights import Insights
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
 from .versions import check_upgrade_policy, select_cluster_versions
@@ -23,6 +24,7 @@ class EksService(Service):
         self.access = AccessEntries(store, self.clusters)
         self.fargate_profiles = FargateProfiles(store, self.clusters)
         self.pod_identity = PodIdentityAssociations(store, self.clusters)
+        self.insights = Insights(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         ctx.require_pass_role(params["roleArn"])
@@ -151,3 +153,17 @@ class EksService(Service):
 
     def DeletePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
         return {"association": self.pod_identity.delete(ctx, params)}
+
+    # Upgrade insights
+
+    def ListInsights(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.list(ctx, params)
+
+    def DescribeInsight(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.describe(ctx, params)
+
+    def StartInsightsRefresh(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.start_refresh(ctx, params)
+
+    def DescribeInsightsRefresh(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.describe_refresh(ctx, params)
