@@ -297,3 +297,26 @@ def test_cluster_that_cannot_start_goes_failed_with_the_reason(eks, subnets):
     assert "moorage toolchain install" in issue["message"] and issue["resourceIds"] == ["no-binaries"]
     eks.delete_cluster(name="no-binaries")
     eks.get_waiter("cluster_deleted").wait(name="no-binaries", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def test_insights_of_a_cluster_that_is_not_active(eks, subnets):
+    # The API tests' Moorage has no toolchain: its clusters end FAILED, so no insights are computed.
+    eks.create_cluster(name="insights-failed", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]})
+    assert eks.list_insights(clusterName="insights-failed")["insights"] == []
+    assert eks.list_insights(clusterName="insights-failed", filter={"statuses": ["ERROR"], "categories": ["UPGRADE_READINESS"]},
+                             maxResults=10)["insights"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.start_insights_refresh(clusterName="insights-failed")
+    assert error_of(excinfo)[:2] == ("InvalidRequestException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.describe_insights_refresh(clusterName="insights-failed")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.describe_insight(clusterName="insights-failed", id="8d3e1cf5-44f9-4d6b-a5b6-0d3f8a3c7b21")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.list_insights(clusterName="no-such-cluster")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.list_insights(clusterName="insights-failed", filter={"statuses": ["BROKEN"]})
+    assert error_of(excinfo)[0] == "InvalidParameterException"

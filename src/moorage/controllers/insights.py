@@ -146,6 +146,8 @@ class InsightsReconciler:
                 return 0.0
         now = time.time()
         wait = refresh_due(record, now)
+        if record.status.get("clusterVersion") not in (None, cluster.spec["version"]):
+            wait = 0.0  # the control plane moved to another minor: the insights are about the one after it
         refresh = record.status.get("refresh") or {}
         if not wait and refresh.get("status") == "FAILED" and not refresh_pending(record):
             wait = max(0.0, refresh.get("endedAt", 0) + RETRY_SECONDS - now)  # a failed automatic refresh: retry later
@@ -170,6 +172,7 @@ class InsightsReconciler:
             record,
             insights=insights,
             lastRefreshTime=now,
+            clusterVersion=cluster.spec["version"],
             usage=usage,
             auditPosition=position.as_dict(),
             refresh={"status": "COMPLETED", "message": COMPLETED_MESSAGE, "startedAt": started, "endedAt": now,
