@@ -1,8 +1,10 @@
 """Upgrade insights computed from a real cluster: boto3, the AWS CLI and kubectl against `moorage up`.
 
-A 1.37 cluster with a node group; kubectl requests an API that kube-apiserver 1.37 still serves but has
-deprecated; a kube-proxy DaemonSet one minor behind; then StartInsightsRefresh → COMPLETED and the five
-upgrade-readiness checks with the statuses the cluster really earns.
+A 1.37 cluster with a node group; kubectl requests a deprecated API (no built-in API with a scheduled
+removal is served by default in 1.35-1.37, so a CustomResourceDefinition version marked deprecated: it
+sets the same gauge and audit annotation); a kube-proxy DaemonSet one minor behind; then
+StartInsightsRefresh → COMPLETED and the five upgrade-readiness checks with the statuses the cluster
+really earns.
 """
 
 import json
@@ -19,9 +21,18 @@ pytestmark = pytest.mark.toolchain
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-cluster"
 NODE_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-node"
 FAST = {"Delay": 1, "MaxAttempts": 180}
-# Served by kube-apiserver 1.37 with the k8s.io/deprecated audit annotation (see docs/decisions.md).
-DEPRECATED_PATH = "/apis/resource.k8s.io/v1beta2/deviceclasses"
-DEPRECATED = ("resource.k8s.io", "v1beta2", "deviceclasses")
+DEPRECATED_PATH = "/apis/example.com/v1beta1/widgets"
+DEPRECATED = ("example.com", "v1beta1", "widgets")
+SCHEMA = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "versions": [{"name": "v1beta1", "served": True, "storage": False, "deprecated": True, "schema": SCHEMA},
+                     {"name": "v1", "served": True, "storage": True, "schema": SCHEMA}],
+    },
+}
 FIVE = {
     "Deprecated APIs removed in Kubernetes v1.38", "Kubelet version skew", "kube-proxy version skew",
     "EKS add-on version compatibility", "Cluster health issues",
@@ -31,7 +42,7 @@ FIVE = {
 def aws(env: dict, *args: str) -> dict:
     result = subprocess.run([sys.executable, "-m", "awscli", *args], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
+    return json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
 
 
 def kubectl_run(kubectl: str, env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -81,6 +92,8 @@ def cluster(tmp_path, kubectl):
 def test_insights_from_a_real_cluster(cluster, kubectl):
     moorage, eks, env = cluster
     # A deprecated API, requested for real; kube-apiserver warns the client and records it.
+    kubectl_run(kubectl, env, "apply", "-f", "-", stdin=json.dumps(CRD))
+    kubectl_run(kubectl, env, "wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=60s")
     listed = subprocess.run([kubectl, "get", "--raw", DEPRECATED_PATH], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert "deprecated" in listed.stderr.lower()  # kubectl prints kube-apiserver's Warning header
@@ -112,7 +125,7 @@ def test_insights_from_a_real_cluster(cluster, kubectl):
     assert {i["category"] for i in insights} == {"UPGRADE_READINESS"} and {i["kubernetesVersion"] for i in insights} == {"1.38"}
     statuses = {name: i["insightStatus"]["status"] for name, i in by_name.items()}
     assert statuses == {
-        "Deprecated APIs removed in Kubernetes v1.38": "ERROR",
+        "Deprecated APIs removed in Kubernetes v1.38": "WARNING",  # deprecated, removal not scheduled
         "Kubelet version skew": expected_kubelet_status(nodes),
         "kube-proxy version skew": "WARNING",
         "EKS add-on version compatibility": "PASSING",
@@ -121,7 +134,7 @@ def test_insights_from_a_real_cluster(cluster, kubectl):
 
     deprecated = eks.describe_insight(clusterName="ready", id=by_name["Deprecated APIs removed in Kubernetes v1.38"]["id"])["insight"]
     (detail,) = deprecated["categorySpecificSummary"]["deprecationDetails"]
-    assert detail["usage"] == DEPRECATED_PATH and detail["stopServingVersion"] == "1.38"
+    assert detail["usage"] == DEPRECATED_PATH and "stopServingVersion" not in detail
     assert detail["replacedWith"] == DEPRECATED_PATH.replace(version, "v1")
     (client,) = [c for c in detail["clientStats"] if c["userAgent"].startswith("kubectl/")]
     assert client["numberOfRequestsLast30Days"] >= 1 and client["lastRequestTime"].year >= 2026
@@ -129,8 +142,9 @@ def test_insights_from_a_real_cluster(cluster, kubectl):
     assert [r["kubernetesResourceUri"] for r in proxy["resources"]] == ["/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy"]
 
     # Filters, and ids stable across refreshes.
-    errors = eks.list_insights(clusterName="ready", filter={"statuses": ["ERROR"]})["insights"]
-    assert [i["name"] for i in errors] == ["Deprecated APIs removed in Kubernetes v1.38"]
+    warnings = eks.list_insights(clusterName="ready", filter={"statuses": ["WARNING"]})["insights"]
+    assert {i["name"] for i in warnings} == {"Deprecated APIs removed in Kubernetes v1.38", "kube-proxy version skew"}
+    assert eks.list_insights(clusterName="ready", filter={"statuses": ["ERROR"]})["insights"] == []
     assert refresh(eks, "ready")["status"] == "COMPLETED"
     again = {i["name"]: i for i in eks.list_insights(clusterName="ready")["insights"]}
     assert {n: i["id"] for n, i in again.items()} == {n: i["id"] for n, i in by_name.items()}

@@ -259,3 +259,23 @@ def test_refresh_is_due_on_request_and_24_hours_after_the_last(eks):
     assert refresh_due(store.get(key), now + AUTOMATIC_REFRESH_SECONDS) == 0.0
     service.StartInsightsRefresh(ctx, {"clusterName": "demo"})
     assert refresh_due(store.get(key), now + 60) == 0.0
+
+
+def test_deprecated_apis_with_no_removal_scheduled_warn_only_when_a_client_used_them():
+    kubectl = ({"userAgent": "kubectl/v1.37.2", "numberOfRequestsLast30Days": 1, "lastRequestTime": 1.0},)
+    control_plane_only = [DeprecatedUse("", "v1", "endpoints", "")]  # the gauge alone: kube-controller-manager's reads
+    assert evaluate(observation(deprecated=control_plane_only))[0]["insightStatus"]["status"] == "PASSING"
+    uses = [DeprecatedUse("example.com", "v1beta1", "widgets", "", clients=kubectl),
+            DeprecatedUse("", "v1", "endpoints", "", clients=kubectl)]
+    (insight,) = [i for i in evaluate(observation(deprecated=uses, preferred_versions={"example.com": "v1", "": "v1"}))
+                  if i["name"].startswith("Deprecated")]
+    assert insight["insightStatus"]["status"] == "WARNING" and insight["kubernetesVersion"] == "1.38"
+    details = insight["categorySpecificSummary"]["deprecationDetails"]
+    assert details == [
+        {"usage": "/api/v1/endpoints", "replacedWith": "/apis/discovery.k8s.io/v1/endpointslices",
+         "startServingReplacementVersion": "1.21", "clientStats": list(kubectl)},
+        {"usage": "/apis/example.com/v1beta1/widgets", "replacedWith": "/apis/example.com/v1/widgets", "clientStats": list(kubectl)},
+    ]
+    # A scheduled removal in the next minor makes the same insight an ERROR.
+    uses.append(DeprecatedUse("resource.k8s.io", "v1beta2", "resourceclaims", "1.38"))
+    assert evaluate(observation(deprecated=uses))[0]["insightStatus"]["status"] == "ERROR"

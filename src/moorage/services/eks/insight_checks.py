@@ -80,26 +80,23 @@ class Observation:
     preferred_versions: dict[str, str] = field(default_factory=dict)  # API group -> its preferred version
 
 
-# Known replacements of deprecated built-in APIs: (group, version, resource) -> (replacement version, the
-# Kubernetes minor that started serving it). Without an entry, the group's preferred version is the replacement.
-REPLACEMENTS: dict[tuple[str, str, str], tuple[str, str]] = {
-    ("flowcontrol.apiserver.k8s.io", "v1beta3", "flowschemas"): ("v1", "1.29"),
-    ("flowcontrol.apiserver.k8s.io", "v1beta3", "prioritylevelconfigurations"): ("v1", "1.29"),
-    ("resource.k8s.io", "v1beta1", "deviceclasses"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta1", "resourceclaims"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta1", "resourceclaimtemplates"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta1", "resourceslices"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta2", "deviceclasses"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta2", "resourceclaims"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta2", "resourceclaimtemplates"): ("v1", "1.34"),
-    ("resource.k8s.io", "v1beta2", "resourceslices"): ("v1", "1.34"),
-    ("storage.k8s.io", "v1beta1", "volumeattributesclasses"): ("v1", "1.34"),
-    ("networking.k8s.io", "v1beta1", "ipaddresses"): ("v1", "1.33"),
-    ("networking.k8s.io", "v1beta1", "servicecidrs"): ("v1", "1.33"),
-    ("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicies"): ("v1", "1.30"),
-    ("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicybindings"): ("v1", "1.30"),
-    ("admissionregistration.k8s.io", "v1beta1", "mutatingadmissionpolicies"): ("v1", "1.36"),
-    ("admissionregistration.k8s.io", "v1beta1", "mutatingadmissionpolicybindings"): ("v1", "1.36"),
+# Known replacements of deprecated built-in APIs: (group, version, resource) -> (the replacement's
+# (group, version, resource), the Kubernetes minor that started serving it). Without an entry, the same
+# resource in the group's preferred version is the replacement (CRDs: their storage version usually).
+REPLACEMENTS: dict[tuple[str, str, str], tuple[tuple[str, str, str], str]] = {
+    ("", "v1", "endpoints"): (("discovery.k8s.io", "v1", "endpointslices"), "1.21"),
+    ("flowcontrol.apiserver.k8s.io", "v1beta3", "flowschemas"): (("flowcontrol.apiserver.k8s.io", "v1", "flowschemas"), "1.29"),
+    ("flowcontrol.apiserver.k8s.io", "v1beta3", "prioritylevelconfigurations"):
+        (("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations"), "1.29"),
+    **{("resource.k8s.io", version, kind): (("resource.k8s.io", "v1", kind), "1.34")
+       for version in ("v1beta1", "v1beta2") for kind in ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices")},
+    ("storage.k8s.io", "v1beta1", "volumeattributesclasses"): (("storage.k8s.io", "v1", "volumeattributesclasses"), "1.34"),
+    ("networking.k8s.io", "v1beta1", "ipaddresses"): (("networking.k8s.io", "v1", "ipaddresses"), "1.33"),
+    ("networking.k8s.io", "v1beta1", "servicecidrs"): (("networking.k8s.io", "v1", "servicecidrs"), "1.33"),
+    ("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicies"):
+        (("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies"), "1.30"),
+    ("admissionregistration.k8s.io", "v1beta1", "validatingadmissionpolicybindings"):
+        (("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings"), "1.30"),
 }
 
 
@@ -151,24 +148,38 @@ def _insight(obs: Observation, name: str, kubernetes_version: str, description: 
 
 
 def _deprecation_detail(use: DeprecatedUse, preferred: dict[str, str]) -> dict:
-    detail: dict = {"usage": use.path, "stopServingVersion": use.removed_release}
+    detail: dict = {"usage": use.path}
+    if use.removed_release:
+        detail["stopServingVersion"] = use.removed_release
     known = REPLACEMENTS.get((use.group, use.version, use.resource))
-    replacement = known[0] if known else preferred.get(use.group)
-    if replacement and replacement != use.version:
-        detail["replacedWith"] = DeprecatedUse(use.group, replacement, use.resource, use.removed_release, use.subresource).path
     if known:
-        detail["startServingReplacementVersion"] = known[1]
+        (group, version, resource), since = known
+        detail["replacedWith"] = DeprecatedUse(group, version, resource, "").path
+        detail["startServingReplacementVersion"] = since
+    elif preferred.get(use.group) and preferred[use.group] != use.version:
+        detail["replacedWith"] = DeprecatedUse(use.group, preferred[use.group], use.resource, "", use.subresource).path
     detail["clientStats"] = [dict(c) for c in use.clients]
     return detail
 
 
 def deprecated_api_insights(obs: Observation) -> list[dict]:
     """One insight per Kubernetes version that removes an API the cluster's clients used in the last 30
-    days, and always one for the next minor: ERROR for the next minor, WARNING for later ones."""
+    days, and always one for the next minor: ERROR for the next minor, WARNING for later ones.
+
+    An API deprecated with no removal scheduled (a CRD version marked deprecated, v1 Endpoints,
+    ComponentStatus) goes into the next minor's insight as a WARNING, and only when a client was seen
+    using it in the audit log: the gauge alone also counts the control plane's own requests
+    (kube-controller-manager still reads v1 Endpoints)."""
     upcoming = next_minor(obs.version)
     by_release: dict[str, list[DeprecatedUse]] = {upcoming: []}
+    scheduled: set[str] = set()
     for use in obs.deprecated or []:
-        release = use.removed_release if minor_of(use.removed_release) and minor_of(use.removed_release) > minor_of(upcoming) else upcoming
+        removal = minor_of(use.removed_release)
+        if removal is None and not use.clients:
+            continue
+        release = use.removed_release if removal is not None and removal > minor_of(upcoming) else upcoming
+        if removal is not None:
+            scheduled.add(release)
         by_release.setdefault(release, []).append(use)
     insights = []
     for release in sorted(by_release, key=minor_of):
@@ -178,7 +189,8 @@ def deprecated_api_insights(obs: Observation) -> list[dict]:
         elif not uses:
             status = _status("PASSING", "No deprecated API usage detected within the last 30 days.")
         else:
-            status = _status("ERROR" if release == upcoming else "WARNING", "Deprecated API usage detected within the last 30 days.")
+            severity = "ERROR" if release == upcoming and release in scheduled else "WARNING"
+            status = _status(severity, "Deprecated API usage detected within the last 30 days.")
         details = [_deprecation_detail(u, obs.preferred_versions) for u in sorted(uses, key=lambda u: u.path)]
         insights.append(_insight(
             obs, DEPRECATED_NAME.format(version=release), release,

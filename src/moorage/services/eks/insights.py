@@ -66,6 +66,13 @@ def refresh_pending(record: Record) -> bool:
     return requested is not None and (refresh.get("requestedAt") != requested or refresh.get("status") == "IN_PROGRESS")
 
 
+def refresh_queued(record: Record) -> bool:
+    """A StartInsightsRefresh the controller has not started on yet (a running refresh may have read
+    the cluster before the request: a new request then queues one more)."""
+    requested = record.spec.get("refreshRequestedAt")
+    return requested is not None and (record.status.get("refresh") or {}).get("requestedAt") != requested
+
+
 def refresh_due(record: Record, now: float) -> float | None:
     """Seconds until the next refresh is due (0: now), as EKS does: on request, else 24 h after the last."""
     refresh = record.status.get("refresh") or {}
@@ -121,8 +128,8 @@ class Insights:
                     f"Cluster {name} is in {state} state; insights can be refreshed only while it is ACTIVE.",
                     extra_fields={"clusterName": name},
                 )
-            if record is not None and refresh_pending(record):
-                return {"message": IN_PROGRESS_MESSAGE, "status": "IN_PROGRESS"}
+            if record is not None and refresh_queued(record):
+                return {"message": IN_PROGRESS_MESSAGE, "status": "IN_PROGRESS"}  # a refresh not started yet sees this too
             spec = {"clusterName": name, "clusterId": cluster.spec["id"], "refreshRequestedAt": time.time()}
             key = insight_key(ctx.account, ctx.region, name)
             try:
