@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from .config import ServerConfig
 from .controllers.clusters import ClusterReconciler
 from .controllers.fargate import FargateReconciler, FargateScheduler
 from .controllers.fargate_webhook import FargateWebhookConfigurations
+from .controllers.insights import InsightsReconciler
 from .controllers.instances import InstanceReconciler
 from .controllers.nodegroups import NodegroupReconciler
 from .controllers.runtime import Controller
@@ -34,7 +36,7 @@ from .gateway.oidc import OidcIssuerEndpoint
 from .gateway.webhook_listener import WebhookServer
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.configmap_cache import ConfigMapCache
-from .infra.controlplane import ClusterPaths
+from .infra.controlplane import ClusterPaths, audit_log_path
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend
@@ -114,6 +116,9 @@ class Frontend:
         pki = ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]).pki
         return KubeCredentials(endpoint, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
 
+    def _audit_log(self, cluster: Record) -> Path:
+        key = cluster.key
+        return audit_log_path(ClusterPaths.of(self.data_dir, key.account, key.region, key.name, cluster.spec["id"]))
 
 
 class Moorage(Frontend):
@@ -203,7 +208,8 @@ class Moorage(Frontend):
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
-        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate)]
+        insights = InsightsReconciler(self.store, self._admin_credentials, self._audit_log)
+        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate, insights)]
         for controller in self.controllers:
             controller.start()
         self.store.subscribe(self._on_store_change)

@@ -198,9 +198,37 @@ def test_list_clusters_paginates(eks, subnets):
 
 def test_describe_cluster_versions(eks):
     versions = eks.describe_cluster_versions()["clusterVersions"]
-    assert [v["clusterVersion"] for v in versions] == ["1.37", "1.36"]
-    assert [v["defaultVersion"] for v in versions] == [True, False]
-    assert versions[0]["kubernetesPatchVersion"] == "1.37.2"
+    assert [v["clusterVersion"] for v in versions] == ["1.37", "1.36", "1.35"]
+    assert [v["defaultVersion"] for v in versions] == [True, False, False]
+    assert [v["kubernetesPatchVersion"] for v in versions] == ["1.37.2", "1.36.3", "1.35.4"]
+    oldest = versions[2]
+    assert oldest["releaseDate"].date().isoformat() == "2026-01-27"
+    assert oldest["endOfStandardSupportDate"].date().isoformat() == "2027-03-27"
+    assert oldest["endOfExtendedSupportDate"].date().isoformat() == "2028-03-27"
+    assert {(v["versionStatus"], v["status"], v["clusterType"]) for v in versions} == {("STANDARD_SUPPORT", "standard-support", "eks")}
+    assert [v["clusterVersion"] for v in eks.describe_cluster_versions(defaultOnly=True)["clusterVersions"]] == ["1.37"]
+    assert [v["clusterVersion"] for v in eks.describe_cluster_versions(clusterVersions=["1.35", "1.30"])["clusterVersions"]] == ["1.35"]
+    assert eks.describe_cluster_versions(versionStatus="EXTENDED_SUPPORT")["clusterVersions"] == []
+    assert len(eks.describe_cluster_versions(status="standard-support", includeAll=True)["clusterVersions"]) == 3
+    assert eks.describe_cluster_versions(clusterType="eks-local-outposts")["clusterVersions"] == []
+    pages = list(eks.get_paginator("describe_cluster_versions").paginate(PaginationConfig={"PageSize": 2}))
+    assert [[v["clusterVersion"] for v in p["clusterVersions"]] for p in pages] == [["1.37", "1.36"], ["1.35"]]
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        eks.describe_cluster_versions(versionStatus="RETIRED")
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_upgrade_policy_at_create_and_by_update_cluster_config(moorage, eks, subnets):
+    ids = [s["SubnetId"] for s in subnets[:2]]
+    default = eks.create_cluster(name="policy-default", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids})["cluster"]
+    assert default["upgradePolicy"] == {"supportType": "EXTENDED"}
+    standard = eks.create_cluster(name="policy-standard", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids},
+                                  version="1.35", upgradePolicy={"supportType": "STANDARD"})["cluster"]
+    assert (standard["version"], standard["upgradePolicy"]) == ("1.35", {"supportType": "STANDARD"})
+    assert eks.describe_cluster(name="policy-standard")["cluster"]["upgradePolicy"] == {"supportType": "STANDARD"}
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        eks.create_cluster(name="policy-bad", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ids}, upgradePolicy={"supportType": "FOREVER"})
+    assert error.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
 def test_regions_are_separate(moorage, eks, subnets):
@@ -269,3 +297,26 @@ def test_cluster_that_cannot_start_goes_failed_with_the_reason(eks, subnets):
     assert "moorage toolchain install" in issue["message"] and issue["resourceIds"] == ["no-binaries"]
     eks.delete_cluster(name="no-binaries")
     eks.get_waiter("cluster_deleted").wait(name="no-binaries", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def test_insights_of_a_cluster_that_is_not_active(eks, subnets):
+    # The API tests' Moorage has no toolchain: its clusters end FAILED, so no insights are computed.
+    eks.create_cluster(name="insights-failed", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [s["SubnetId"] for s in subnets[:2]]})
+    assert eks.list_insights(clusterName="insights-failed")["insights"] == []
+    assert eks.list_insights(clusterName="insights-failed", filter={"statuses": ["ERROR"], "categories": ["UPGRADE_READINESS"]},
+                             maxResults=10)["insights"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.start_insights_refresh(clusterName="insights-failed")
+    assert error_of(excinfo)[:2] == ("InvalidRequestException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.describe_insights_refresh(clusterName="insights-failed")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.describe_insight(clusterName="insights-failed", id="8d3e1cf5-44f9-4d6b-a5b6-0d3f8a3c7b21")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.list_insights(clusterName="no-such-cluster")
+    assert error_of(excinfo)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.list_insights(clusterName="insights-failed", filter={"statuses": ["BROKEN"]})
+    assert error_of(excinfo)[0] == "InvalidParameterException"

@@ -4,13 +4,16 @@ Each test starts its own `moorage up` (real etcd, kube-apiserver, kube-controlle
 kube-scheduler), so crashes and restarts can be exercised without disturbing other tests.
 """
 
+import base64
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import botocore.exceptions
@@ -148,6 +151,32 @@ def test_cluster_lifecycle_with_real_clients(moorage_up, tmp_path, kubectl):
     assert processes_of(cluster["id"]) == {}
     assert not port_open(port)
     assert not list((moorage.data_dir / "clusters").rglob(f"*{cluster['id']}*"))
+
+
+@pytest.mark.parametrize("version", ["1.35", "1.36", "1.37"])
+def test_every_offered_minor_runs_its_pinned_kubernetes(moorage_up, version):
+    moorage = moorage_up()
+    eks = moorage.client("eks")
+    offered = {v["clusterVersion"]: v["kubernetesPatchVersion"] for v in eks.describe_cluster_versions()["clusterVersions"]}
+    name = "v" + version.replace(".", "-")
+    assert create(moorage, name, version=version)["version"] == version
+    eks.get_waiter("cluster_active").wait(name=name, WaiterConfig=FAST)
+    cluster = eks.describe_cluster(name=name)["cluster"]
+    context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificateAuthority"]["data"]).decode())
+    with urllib.request.urlopen(cluster["endpoint"] + "/version", context=context, timeout=10) as response:
+        served = json.load(response)  # anonymous: /version is public, as on EKS
+    assert served["gitVersion"] == f"v{offered[version]}"
+    assert f"{served['major']}.{served['minor']}" == version
+
+    assert cluster["upgradePolicy"] == {"supportType": "EXTENDED"}
+    update = eks.update_cluster_config(name=name, upgradePolicy={"supportType": "STANDARD"})["update"]
+    assert (update["type"], [p["type"] for p in update["params"]]) == ("UpgradePolicyUpdate", ["UpgradePolicy"])
+    deadline = time.monotonic() + 60
+    while eks.describe_update(name=name, updateId=update["id"])["update"]["status"] == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert eks.describe_update(name=name, updateId=update["id"])["update"]["status"] == "Successful"
+    assert eks.describe_cluster(name=name)["cluster"]["upgradePolicy"] == {"supportType": "STANDARD"}
 
 
 def test_update_cluster_config_records_an_update(moorage_up):

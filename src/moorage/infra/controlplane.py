@@ -204,6 +204,36 @@ def write_scheduler_config(paths: ClusterPaths, pki: ClusterPki, scoring_strateg
     return path
 
 
+# Metadata-level audit events for every request except the high-volume ones no insight needs (leases,
+# events, health probes) and the control plane's own components; the insights controller reads the
+# k8s.io/deprecated annotations from them (infra/deprecated_api_usage.py).
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "users": ["system:apiserver", "system:kube-scheduler", "system:kube-controller-manager"]},
+        {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]},
+                                        {"group": "", "resources": ["events"]},
+                                        {"group": "events.k8s.io", "resources": ["events"]}]},
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version", "/metrics"]},
+        {"level": "Metadata"},
+    ],
+}
+AUDIT_LOG_MAX_MEGABYTES = 50  # then rotated once: at most ~100 MB of audit log per cluster
+
+
+def audit_log_path(paths: ClusterPaths) -> Path:
+    return paths.log("audit")
+
+
+def write_audit_policy(paths: ClusterPaths) -> Path:
+    paths.config.mkdir(parents=True, exist_ok=True)
+    path = paths.config / "audit-policy.json"
+    _write_if_changed(path, json.dumps(AUDIT_POLICY, indent=2))
+    return path
+
+
 def process_specs(
     binaries: dict[str, Path],
     paths: ClusterPaths,
@@ -273,6 +303,11 @@ def process_specs(
         "--anonymous-auth=true",
         "--profiling=false",
         "--v=1",
+        f"--audit-policy-file={write_audit_policy(paths)}",
+        f"--audit-log-path={audit_log_path(paths)}",
+        "--audit-log-format=json",
+        f"--audit-log-maxsize={AUDIT_LOG_MAX_MEGABYTES}",
+        "--audit-log-maxbackup=1",
     ]
     if settings.event_ttl:
         apiserver.append(f"--event-ttl={settings.event_ttl}")

@@ -121,6 +121,23 @@ class KubeClient:
                   params: Mapping[str, str] | None = None) -> dict:
         return await self.request("GET", _with_subresource(path, subresource), params=params)
 
+    async def get_text(self, path: str) -> str:
+        """A non-JSON answer as text, such as ``/metrics`` (Prometheus text format)."""
+        session = self._session_or_new()
+        try:
+            async with session.get(self.base_url + path, ssl=self._ssl, headers={"Accept": "text/plain"}) as response:
+                raw = await response.read()
+                status = response.status
+        except asyncio.TimeoutError as error:
+            raise KubeError(0, f"timed out talking to {self.base_url}", method="GET", path=path) from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise KubeError(0, f"cannot reach {self.base_url}: {error or type(error).__name__}",
+                            method="GET", path=path) from error
+        text = raw.decode("utf-8", "replace")
+        if not 200 <= status < 300:
+            raise KubeError(status, text.strip()[:500] or f"HTTP {status}", method="GET", path=path)
+        return text
+
     async def get_or_none(self, path: str, *, subresource: str | None = None) -> dict | None:
         try:
             return await self.get(path, subresource=subresource)

@@ -14,7 +14,7 @@ from moorage.infra.toolchain.catalog import (
 
 def test_two_minors_pinned_and_newest_is_default():
     minors = {Version.parse(v).minor_line for v in KUBERNETES_VERSIONS}
-    assert minors == {"1.36", "1.37"}
+    assert minors == {"1.35", "1.36", "1.37"}
     assert DEFAULT_KUBERNETES_VERSION == max(KUBERNETES_VERSIONS, key=Version.parse)
 
 
@@ -38,13 +38,13 @@ def test_versions_order_numerically():
 
 @pytest.mark.parametrize(
     "requested, pinned",
-    [(None, DEFAULT_KUBERNETES_VERSION), ("1.36", "1.36.3"), ("v1.37", "1.37.2"), ("1.37.2", "1.37.2")],
+    [(None, DEFAULT_KUBERNETES_VERSION), ("1.35", "1.35.4"), ("1.36", "1.36.3"), ("v1.37", "1.37.2"), ("1.37.2", "1.37.2")],
 )
 def test_resolve_kubernetes_version(requested, pinned):
     assert resolve_kubernetes_version(requested) == pinned
 
 
-@pytest.mark.parametrize("requested", ["1.35", "1.37.1", "latest"])
+@pytest.mark.parametrize("requested", ["1.34", "1.37.1", "latest"])
 def test_resolve_rejects_unpinned(requested):
     with pytest.raises(VersionError):
         resolve_kubernetes_version(requested)
@@ -52,7 +52,7 @@ def test_resolve_rejects_unpinned(requested):
 
 def test_all_binaries_covers_every_component_once():
     keys = [b.key for b in all_binaries()]
-    assert len(keys) == len(set(keys)) == 12
+    assert len(keys) == len(set(keys)) == 17
     assert "etcd/3.6.16" in keys and "kwok/0.8.0" in keys
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KUBERNETES_VERSIONS: tuple[str, ...] = ("1.36.3", "1.37.2")
+KUBERNETES_VERSIONS: tuple[str, ...] = ("1.35.4", "1.36.3", "1.37.2")
 DEFAULT_KUBERNETES_VERSION = "1.37.2"
 ETCD_VERSION = "3.6.16"
 KWOK_VERSION = "0.8.0"

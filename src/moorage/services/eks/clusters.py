@@ -329,7 +329,7 @@ class Clusters:
                 "bootstrapClusterCreatorAdminPermissions": access.get("bootstrapClusterCreatorAdminPermissions", True),
                 "authenticationMode": mode,
             },
-            "upgradePolicy": params.get("upgradePolicy", {"supportType": "EXTENDED"}),
+            "upgradePolicy": {"supportType": (params.get("upgradePolicy") or {}).get("supportType", "EXTENDED")},
             "tags": validate_tags(params.get("tags"), "InvalidParameterException"),
             "deletionProtection": params.get("deletionProtection", False),
             "_creator": ctx.principal_arn,

@@ -13,7 +13,8 @@ from .nodegroup_versions import NodegroupVersionUpdates
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
 from .version_updates import ClusterVersionUpdates
-from .versions import cluster_versions, default_minor
+from .insights import Insights
+from .versions import check_upgrade_policy, select_cluster_versions
 
 
 class EksService(Service):
@@ -27,6 +28,7 @@ class EksService(Service):
         self.pod_identity = PodIdentityAssociations(store, self.clusters)
         self.version_updates = ClusterVersionUpdates(self.clusters)
         self.nodegroup_versions = NodegroupVersionUpdates(self.nodegroups)
+        self.insights = Insights(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         ctx.require_pass_role(params["roleArn"])
@@ -44,7 +46,10 @@ class EksService(Service):
         return {"cluster": self.clusters.delete(ctx, params["name"])}
 
     def UpdateClusterConfig(self, ctx: RequestContext, params: dict) -> dict:
-        before = authentication_mode(self.clusters.get(ctx, params["name"]))
+        cluster = self.clusters.get(ctx, params["name"])
+        before = authentication_mode(cluster)
+        if params.get("upgradePolicy"):
+            check_upgrade_policy(params["name"], cluster.spec["version"], params["upgradePolicy"])
         update = self.clusters.update_config(ctx, params)
         if before == "CONFIG_MAP" and params.get("accessConfig"):  # first entry into an API mode, as on EKS
             bootstrap_creator_access(self.clusters.store, self.clusters.get(ctx, params["name"]))
@@ -75,16 +80,7 @@ class EksService(Service):
         return self.clusters.list_tags(ctx, params["resourceArn"])
 
     def DescribeClusterVersions(self, ctx: RequestContext, params: dict) -> dict:
-        versions = cluster_versions()
-        if params.get("clusterVersions"):
-            versions = [v for v in versions if v["clusterVersion"] in params["clusterVersions"]]
-        if params.get("defaultOnly"):
-            versions = [v for v in versions if v["clusterVersion"] == default_minor()]
-        wanted_status = params.get("versionStatus")
-        if wanted_status:
-            versions = [v for v in versions if v["versionStatus"] == wanted_status]
-        elif params.get("status"):
-            versions = [v for v in versions if v["status"] == params["status"]]
+        versions = select_cluster_versions(params)
         by_name = {v["clusterVersion"]: v for v in versions}
         page = paginate(list(by_name), params, "clusterVersions")
         page["clusterVersions"] = [by_name[n] for n in page["clusterVersions"]]
@@ -167,3 +163,17 @@ class EksService(Service):
 
     def DeletePodIdentityAssociation(self, ctx: RequestContext, params: dict) -> dict:
         return {"association": self.pod_identity.delete(ctx, params)}
+
+    # Upgrade insights
+
+    def ListInsights(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.list(ctx, params)
+
+    def DescribeInsight(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.describe(ctx, params)
+
+    def StartInsightsRefresh(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.start_refresh(ctx, params)
+
+    def DescribeInsightsRefresh(self, ctx: RequestContext, params: dict) -> dict:
+        return self.insights.describe_refresh(ctx, params)
