@@ -97,7 +97,7 @@ OPERATIONS = {
     "UpdatePodIdentityAssociation": {"resources": [_POD_IDENTITY]},
     "DeletePodIdentityAssociation": {"resources": [_POD_IDENTITY]},
     "ListPodIdentityAssociations": {"resources": [_OF_CLUSTER]},
-    # add-ons and identity provider configs (served once issues 11-13 add them)
+    # add-ons, identity provider configs, encryption, insights
     "CreateAddon": {"resources": [_OF_CLUSTER], "keys": _REQUEST_TAGS},
     "DescribeAddon": {"resources": [{"type": "addon", "ids": {"ClusterName": "clusterName", "AddonName": "addonName"}}]},
     "UpdateAddon": {"resources": [{"type": "addon", "ids": {"ClusterName": "clusterName", "AddonName": "addonName"}}]},
@@ -112,4 +112,6 @@ OPERATIONS = {
     "AssociateEncryptionConfig": {"resources": [_CLUSTER | {"ids": {"ClusterName": "clusterName"}}]},
     "ListInsights": {"resources": [_OF_CLUSTER]},
     "DescribeInsight": {"resources": [_OF_CLUSTER]},
+    "StartInsightsRefresh": {"resources": [_OF_CLUSTER]},
+    "DescribeInsightsRefresh": {"resources": [_OF_CLUSTER]},
 }
