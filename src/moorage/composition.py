@@ -20,6 +20,8 @@ from typing import Callable
 from aiohttp import web
 
 from .config import ServerConfig
+from .controllers.addon_bootstrap import SelfManagedAddons
+from .controllers.addons import AddonReconciler
 from .controllers.clusters import ClusterReconciler
 from .controllers.fargate import FargateReconciler, FargateScheduler
 from .controllers.fargate_webhook import FargateWebhookConfigurations
@@ -209,7 +211,9 @@ class Moorage(Frontend):
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
-        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate)]
+        addons = AddonReconciler(self.store, self.reconciler)
+        self_managed_addons = SelfManagedAddons(self.store, self.reconciler)
+        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate, addons, self_managed_addons)]
         for controller in self.controllers:
             controller.start()
         self.store.subscribe(self._on_store_change)
