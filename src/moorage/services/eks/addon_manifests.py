@@ -2,8 +2,8 @@
 
 Templates are plain YAML values with ``{{ path }}`` placeholders (``{{ config.replicaCount }}``,
 ``{{ registry }}/eks/coredns:v1.14.3-eksbuild.3``). A string that is only a placeholder takes the
-value's own type (a number, a list, a mapping); inside a longer string it is text. One filter exists,
-``| env``: a mapping becomes a container's env list. What a template may read: region, registry (EKS's
+value's own type (a number, a list, a mapping); inside a longer string it is text. Filters: ``| env``
+(a mapping becomes a container's env list) and ``| kv`` (a mapping becomes "k1=v1,k2=v2"). What a template may read: region, registry (EKS's
 image registry for the region), namespace, cluster.{name, endpoint, serviceCidr, dnsIp} and config
 (the configurationValues merged over the version's defaults).
 """
@@ -50,6 +50,8 @@ def _filtered(value: Any, name: str | None) -> Any:
         return value
     if name == "env":
         return [{"name": str(k), "value": str(v)} for k, v in (value or {}).items()]
+    if name == "kv":
+        return ",".join(f"{k}={v}" for k, v in (value or {}).items())
     raise KeyError(f"unknown template filter {name!r}")
 
 
