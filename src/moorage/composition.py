@@ -211,7 +211,7 @@ class Moorage(Frontend):
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
-        addons = AddonReconciler(self.store, self.reconciler)
+        addons = AddonReconciler(self.store, self.reconciler, ready_timeout=self.config.addon_ready_timeout)
         self_managed_addons = SelfManagedAddons(self.store, self.reconciler)
         self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate, addons, self_managed_addons)]
         for controller in self.controllers:

@@ -27,6 +27,8 @@ class ServerConfig:
     # Simulated nodes: seconds from a node's creation to Ready, and from a pod's binding to Running.
     node_startup_delay: float = 0.0
     pod_startup_delay: float = 0.0
+    # EKS add-ons: seconds after the apply before workloads still not ready make an add-on DEGRADED.
+    addon_ready_timeout: float = 60.0
 
     @property
     def url(self) -> str:

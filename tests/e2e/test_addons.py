@@ -18,12 +18,13 @@ ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-cluster"
 NODE_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/eks-node"
 FAST = {"Delay": 1, "MaxAttempts": 120}
 VERSION = "1.37"
+READY_TIMEOUT = 15
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, kubectl):
     root = tmp_path_factory.mktemp("addons")
-    moorage = start_moorage(root / "data")
+    moorage = start_moorage(root / "data", extra_env={"MOORAGE_ADDON_READY_TIMEOUT": str(READY_TIMEOUT)})
     try:
         eks = moorage.client("eks")
         subnets = sorted(moorage.client("ec2").describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
@@ -195,6 +196,15 @@ def test_no_bootstrap_when_asked_not_to(cluster, kubectl, tmp_path):
         time.sleep(3)
         names = {d["metadata"]["name"] for d in kube(kubectl, bare_env, "-n", "kube-system", "get", "daemonsets,deployments")["items"]}
         assert names == set()
+        # No nodes: a Deployment-based add-on cannot get its replicas, and says so.
+        eks.create_addon(clusterName="bare", addonName="snapshot-controller")
+        with pytest.raises(botocore.exceptions.WaiterError):
+            eks.get_waiter("addon_active").wait(clusterName="bare", addonName="snapshot-controller", WaiterConfig=FAST)
+        addon = eks.describe_addon(clusterName="bare", addonName="snapshot-controller")["addon"]
+        assert addon["status"] == "DEGRADED"
+        assert addon["health"]["issues"] == [{
+            "code": "InsufficientNumberOfReplicas", "resourceIds": ["snapshot-controller"],
+            "message": "The add-on is unhealthy because it doesn't have the desired number of replicas."}]
     finally:
         eks.delete_cluster(name="bare")
         eks.get_waiter("cluster_deleted").wait(name="bare", WaiterConfig=FAST)
