@@ -72,6 +72,17 @@ def workload_shortfall(obj: dict) -> str | None:
     return None if ready >= wanted else f"{ready} of {wanted} pods ready"
 
 
+def conflict_message(obj: dict, error: KubeError) -> str:
+    """EKS's words for a refused apply: "Conflicts found when trying to apply. Will not continue due to
+    resolve conflicts mode. Conflicts:\nDeployment.apps coredns - .spec.replicas"."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = f"{obj['kind']}.{group}" if group else obj["kind"]
+    causes = ((error.body or {}).get("details") or {}).get("causes") or []
+    fields = [c.get("field", "") for c in causes if c.get("field")] or [error.message]
+    lines = "\n".join(f"{kind} {obj['metadata']['name']} - {field}" for field in fields)
+    return f"Conflicts found when trying to apply. Will not continue due to resolve conflicts mode. Conflicts:\n{lines}"
+
+
 def inputs_digest(spec: dict) -> str:
     """What the installed objects depend on; an UpdateAddon always changes it (its update id)."""
     inputs = {k: spec.get(k) for k in ("addonVersion", "configurationValues", "serviceAccountRoleArn", "namespaceConfig",
@@ -102,6 +113,9 @@ class AddonReconciler:
         if cluster.deleting:
             return 2.0  # removed once the cluster record is gone
         if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
+            if record.deleting and not record.status.get("appliedObjects"):
+                self._forget(record, keep_associations=bool(record.spec.get("_preserve")))  # nothing installed yet
+                return None
             return 1.0
         version = find_version(record.spec["addonName"], record.spec["addonVersion"])
         if version is None:  # a catalogue file was removed under a live add-on
@@ -140,8 +154,7 @@ class AddonReconciler:
                         raise  # transient: the runtime retries with backoff
                     code = "ConfigurationConflict" if error.conflict else (
                         "AdmissionRequestDenied" if error.status == 403 else "InternalFailure")
-                    message = (f"Conflicts found when trying to apply. Will not continue due to resolve conflicts mode. "
-                               f"{error.message}" if error.conflict else error.message)
+                    message = conflict_message(obj, error) if error.conflict else error.message
                     self.store.merge_status(record, appliedObjects=applied, appliedDigest=digest)
                     self._fail(self.store.require(record.key), code, message[:1000], [ref["name"]])
                     return None
