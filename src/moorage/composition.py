@@ -21,6 +21,8 @@ from typing import Callable
 from aiohttp import web
 
 from .config import ServerConfig
+from .controllers.addon_bootstrap import SelfManagedAddons
+from .controllers.addons import AddonReconciler
 from .controllers.clusters import ClusterReconciler
 from .controllers.fargate import FargateReconciler, FargateScheduler
 from .controllers.fargate_webhook import FargateWebhookConfigurations
@@ -209,7 +211,10 @@ class Moorage(Frontend):
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
         insights = InsightsReconciler(self.store, self._admin_credentials, self._audit_log)
-        self.controllers = [Controller.of(r) for r in (self.reconciler, nodegroups, instances, fargate, insights)]
+        addons = AddonReconciler(self.store, self.reconciler, ready_timeout=self.config.addon_ready_timeout)
+        self_managed_addons = SelfManagedAddons(self.store, self.reconciler)
+        self.controllers = [Controller.of(r) for r in (
+            self.reconciler, nodegroups, instances, fargate, insights, addons, self_managed_addons)]
         for controller in self.controllers:
             controller.start()
         self.store.subscribe(self._on_store_change)

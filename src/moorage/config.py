@@ -29,6 +29,8 @@ class ServerConfig:
     pod_startup_delay: float = 0.0
     # UpdateNodegroupVersion: how long evictions a PodDisruptionBudget blocks are retried (EKS: 15 minutes).
     pod_eviction_timeout: float = 900.0
+    # EKS add-ons: seconds after the apply before workloads still not ready make an add-on DEGRADED.
+    addon_ready_timeout: float = 60.0
 
     @property
     def url(self) -> str:

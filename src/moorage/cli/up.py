@@ -43,12 +43,18 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     envvar="MOORAGE_POD_EVICTION_TIMEOUT", help="Node-group version updates: how long evictions blocked by a "
     "PodDisruptionBudget are retried before the update fails with PodEvictionFailure (EKS: 15 minutes).",
 )
+@click.option(
+    "--addon-ready-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True, metavar="SECONDS",
+    envvar="MOORAGE_ADDON_READY_TIMEOUT", help="EKS add-ons: how long after installing an add-on its workloads may "
+    "stay not ready before it is DEGRADED (InsufficientNumberOfReplicas).",
+)
 def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float,
-       pod_eviction_timeout: float) -> None:
+       pod_eviction_timeout: float, addon_ready_timeout: float) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
     config = ServerConfig(
         host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser(),
-        node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay, pod_eviction_timeout=pod_eviction_timeout,
+        node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay,
+        pod_eviction_timeout=pod_eviction_timeout, addon_ready_timeout=addon_ready_timeout,
     )
     try:
         asyncio.run(serve(config, announce=lambda message: click.echo(message), api_workers=api_workers))

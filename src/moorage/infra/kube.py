@@ -87,6 +87,43 @@ def object_path(api_version: str, plural: str, name: str | None = None, namespac
     return "/".join(parts)
 
 
+# The kinds Moorage writes by apiVersion/kind (add-ons, webhooks): kind -> (plural, namespaced).
+RESOURCES: dict[str, tuple[str, bool]] = {
+    "Namespace": ("namespaces", False),
+    "ServiceAccount": ("serviceaccounts", True),
+    "ConfigMap": ("configmaps", True),
+    "Secret": ("secrets", True),
+    "Service": ("services", True),
+    "Deployment": ("deployments", True),
+    "DaemonSet": ("daemonsets", True),
+    "PodDisruptionBudget": ("poddisruptionbudgets", True),
+    "Role": ("roles", True),
+    "RoleBinding": ("rolebindings", True),
+    "ClusterRole": ("clusterroles", False),
+    "ClusterRoleBinding": ("clusterrolebindings", False),
+    "CSIDriver": ("csidrivers", False),
+    "StorageClass": ("storageclasses", False),
+    "PriorityClass": ("priorityclasses", False),
+    "CustomResourceDefinition": ("customresourcedefinitions", False),
+    "APIService": ("apiservices", False),
+    "MutatingWebhookConfiguration": ("mutatingwebhookconfigurations", False),
+    "ValidatingWebhookConfiguration": ("validatingwebhookconfigurations", False),
+}
+
+
+def path_of(obj: Mapping[str, Any]) -> str:
+    """The API path of an object (or a reference: apiVersion, kind, name and namespace at the top level or
+    under metadata). A namespaced kind without a namespace is in ``default``, as kubectl has it."""
+    metadata = obj.get("metadata") or {}
+    kind = obj["kind"]
+    if kind not in RESOURCES:
+        raise ValueError(f"no API resource known for kind {kind!r}; add it to RESOURCES")
+    plural, namespaced = RESOURCES[kind]
+    name = metadata.get("name") or obj.get("name")
+    namespace = (metadata.get("namespace") or obj.get("namespace") or "default") if namespaced else None
+    return object_path(obj["apiVersion"], plural, name, namespace)
+
+
 def _with_subresource(path: str, subresource: str | None) -> str:
     return f"{path.rstrip('/')}/{subresource}" if subresource else path
 
@@ -302,5 +339,5 @@ class KubeClient:
 
 __all__ = [
     "APPLY_CONTENT_TYPE", "FIELD_MANAGER", "KubeClient", "KubeCredentials", "KubeError", "MERGE_PATCH_CONTENT_TYPE",
-    "object_path",
+    "object_path", "path_of", "RESOURCES",
 ]

@@ -385,8 +385,8 @@ class Clusters:
 
     def in_progress_update(self, ctx: RequestContext, name: str) -> str | None:
         for update in self.cluster_updates(ctx, name):
-            if update.spec.get("nodegroupName"):
-                continue  # node-group updates don't block the cluster's own
+            if update.spec.get("nodegroupName") or update.spec.get("addonName"):
+                continue  # node-group and add-on updates don't block the cluster's own
             if update.status.get("status", "InProgress") == "InProgress":
                 return update.spec["id"]
         return None
@@ -516,7 +516,8 @@ class Clusters:
         name, update_id = params["name"], params["updateId"]
         self.get(ctx, name)
         update = self.store.get(self.update_key(ctx, update_id))
-        if update is None or update.spec["clusterName"] != name or update.spec.get("nodegroupName") != params.get("nodegroupName"):
+        if update is None or update.spec["clusterName"] != name or update.spec.get("nodegroupName") != params.get("nodegroupName") \
+                or update.spec.get("addonName") != params.get("addonName"):
             raise names.update_not_found(update_id, name)
         return {"update": update_view(update)}
 
@@ -524,7 +525,7 @@ class Clusters:
         name = params["name"]
         self.get(ctx, name)
         nodegroup = params.get("nodegroupName")
-        ids = [u.spec["id"] for u in self.cluster_updates(ctx, name) if u.spec.get("nodegroupName") == nodegroup]
+        ids = [u.spec["id"] for u in self.cluster_updates(ctx, name) if u.spec.get("nodegroupName") == nodegroup and u.spec.get("addonName") == params.get("addonName")]
         return paginate(ids, params, "updateIds")
 
     def cancel_update(self, ctx: RequestContext, params: dict) -> dict:

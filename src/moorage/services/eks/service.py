@@ -7,6 +7,7 @@ from ...store import SqliteStore
 from ..base import Service
 from ..ec2.instance_types import CATALOG
 from .access import AccessEntries, authentication_mode, bootstrap_creator_access
+from .addons import Addons
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
 from .nodegroup_versions import NodegroupVersionUpdates
@@ -29,6 +30,7 @@ class EksService(Service):
         self.version_updates = ClusterVersionUpdates(self.clusters)
         self.nodegroup_versions = NodegroupVersionUpdates(self.nodegroups)
         self.insights = Insights(store, self.clusters)
+        self.addons = Addons(store, self.clusters, self.pod_identity)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         ctx.require_pass_role(params["roleArn"])
@@ -177,3 +179,34 @@ class EksService(Service):
 
     def DescribeInsightsRefresh(self, ctx: RequestContext, params: dict) -> dict:
         return self.insights.describe_refresh(ctx, params)
+    # Add-ons
+
+    def CreateAddon(self, ctx: RequestContext, params: dict) -> dict:
+        self._pass_addon_roles(ctx, params)
+        return {"addon": self.addons.create(ctx, params)}
+
+    def DescribeAddon(self, ctx: RequestContext, params: dict) -> dict:
+        return {"addon": self.addons.describe(ctx, params["clusterName"], params["addonName"])}
+
+    def ListAddons(self, ctx: RequestContext, params: dict) -> dict:
+        return self.addons.list(ctx, params)
+
+    def UpdateAddon(self, ctx: RequestContext, params: dict) -> dict:
+        self._pass_addon_roles(ctx, params)
+        return self.addons.update(ctx, params)
+
+    def DeleteAddon(self, ctx: RequestContext, params: dict) -> dict:
+        return {"addon": self.addons.delete(ctx, params["clusterName"], params["addonName"], bool(params.get("preserve")))}
+
+    def DescribeAddonVersions(self, ctx: RequestContext, params: dict) -> dict:
+        return self.addons.describe_versions(ctx, params)
+
+    def DescribeAddonConfiguration(self, ctx: RequestContext, params: dict) -> dict:
+        return self.addons.describe_configuration(ctx, params)
+
+    @staticmethod
+    def _pass_addon_roles(ctx: RequestContext, params: dict) -> None:
+        if params.get("serviceAccountRoleArn"):
+            ctx.require_pass_role(params["serviceAccountRoleArn"])
+        for association in params.get("podIdentityAssociations") or []:
+            ctx.require_pass_role(association["roleArn"], POD_IDENTITY_SERVICE)
