@@ -12,6 +12,7 @@ which never stopped, goes on serving: the Update is Failed and the cluster stays
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from ..core.kinds import UPDATE
-from ..infra import controlplane
+from ..infra import controlplane, port_steering
 from ..infra.process_records import ProcessSpec
 from ..infra.supervisor import Supervisor
 from ..services.eks.versions import patch_version, platform_version
@@ -36,6 +37,9 @@ POLL_SECONDS = 0.2
 # While the old kube-apiserver drains after SIGTERM: long enough for in-flight requests, and it has already
 # stopped accepting connections, so the new one takes every new client.
 OLD_APISERVER_STOP_SECONDS = 10.0
+# After steering every new connection to the new kube-apiserver: time for the old one to accept what its
+# accept queue still holds before it stops listening.
+HAND_OVER_DRAIN_SECONDS = 0.2
 
 DEFAULT_APISERVER_NAME = "kube-apiserver"
 
@@ -71,6 +75,7 @@ class ControlPlaneUpgrades:
     def __init__(self, store: SqliteStore, supervisor: Supervisor):
         self.store = store
         self.supervisor = supervisor
+        self._steered: set = set()
 
     async def advance(self, record: Record, update: Record, port: int, context: ssl.SSLContext, specs_for: SpecsFor,
                       prefix: str, state_dir: Path) -> float:
@@ -91,22 +96,52 @@ class ControlPlaneUpgrades:
             log.info("cluster %s: version update %s: starting kube-apiserver %s beside %s", record.key.name,
                      update.spec["id"], target, current)
         new_name = upgrade["apiserverName"]
+        old_process = f"{prefix}/{old_name}"
+        want = f"v{patch_version(target)}"
+        # While it starts, the kernel shares the port between both: the new kube-apiserver's own loopback client
+        # (informers, start-up hooks) must reach it, and nothing at L4 tells it from other local clients.
+        self._steer(old_process, port, port_steering.SHARE)
         specs = await specs_for(target, new_name)
         status = await self.supervisor.ensure(specs[0])
-        ready, detail = await controlplane.version_readyz(port, context, f"v{patch_version(target)}")
+        ready, detail = await controlplane.version_readyz(port, context, want)
         if ready:
-            await self._hand_over(record, f"{prefix}/{old_name}", new_name, target, state_dir)
+            if self._steer(old_process, port, port_steering.NEW_ONLY):
+                await asyncio.sleep(HAND_OVER_DRAIN_SECONDS)  # the old one's accept queue empties
+            await self._hand_over(record, old_process, new_name, target, state_dir)
             return 0.0
+        return await self._check_failure(record, update, status, upgrade, detail, prefix, state_dir)
+
+    async def _check_failure(self, record: Record, update: Record, status, upgrade: dict, detail: str, prefix: str,
+                             state_dir: Path) -> float:
+        """Roll back when the new kube-apiserver keeps exiting or is not ready in time; else poll again."""
         exits = status.restarts + (1 if status.state != "running" else 0)
         elapsed = time.time() - upgrade["startedAt"]
-        if exits >= MAX_NEW_APISERVER_EXITS or elapsed > NEW_APISERVER_TIMEOUT_SECONDS:
-            reason = (f"kube-apiserver {target} exited {exits} times" if exits >= MAX_NEW_APISERVER_EXITS
-                      else f"kube-apiserver {target} was not ready after {int(elapsed)} s")
-            tail = (status.last_error_tail or "")[-300:]
-            await self._roll_back(record, update, f"{prefix}/{new_name}", f"{reason}: {detail[:300]} {tail}".strip(),
-                                  state_dir)
-            return 0.0
-        return POLL_SECONDS
+        if exits < MAX_NEW_APISERVER_EXITS and elapsed <= NEW_APISERVER_TIMEOUT_SECONDS:
+            return POLL_SECONDS
+        target = upgrade["to"]
+        reason = (f"kube-apiserver {target} exited {exits} times" if exits >= MAX_NEW_APISERVER_EXITS
+                  else f"kube-apiserver {target} was not ready after {int(elapsed)} s")
+        tail = (status.last_error_tail or "")[-300:]
+        old_process = f"{prefix}/{record.status.get('apiserverName', DEFAULT_APISERVER_NAME)}"
+        await self._roll_back(record, update, f"{prefix}/{upgrade['apiserverName']}", f"{reason}: {detail[:300]} {tail}".strip(),
+                              state_dir)
+        self._steer(old_process, int(record.status["port"]), port_steering.SHARE)
+        return 0.0
+
+    def _steer(self, old_process: str, port: int, program) -> bool:
+        """Attach ``program`` to the port's reuseport group, once per old process and program."""
+        try:
+            pid = self.supervisor.status(old_process).pid
+        except KeyError:
+            return False
+        if pid is None:
+            return False
+        done = (pid, port, program)
+        if done in self._steered:
+            return True
+        ok = port_steering.steer(pid, port, program)
+        self._steered = {done} if ok else set()
+        return ok
 
     async def _hand_over(self, record: Record, old_process: str, new_name: str, target: str, state_dir: Path) -> None:
         """The new kube-apiserver is ready: it becomes the cluster's (recorded first), then the old one stops."""

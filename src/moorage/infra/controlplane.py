@@ -36,6 +36,11 @@ CLIENT_BURST = 600
 GO_MEMORY_LIMITS = {"kube-apiserver": "4GiB", "kube-controller-manager": "1536MiB", "kube-scheduler": "1GiB"}
 
 
+# Go 1.24+ listens with MPTCP by default; an MPTCP listener refuses reuseport BPF programs (EOPNOTSUPP), which
+# the hand-over of a version update attaches to kube-apiserver's port (infra/port_steering.py). Plain TCP.
+APISERVER_ENV = {"GODEBUG": "multipathtcp=0"}
+
+
 @dataclass(frozen=True)
 class ClusterPaths:
     root: Path
@@ -362,7 +367,7 @@ def process_specs(
             argv=argv,
             log_path=paths.log(process),
             state_dir=paths.state,
-            env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component], **(webhook_env if component == "kube-apiserver" else {})},
+            env={"GOMEMLIMIT": GO_MEMORY_LIMITS[component], **(APISERVER_ENV | webhook_env if component == "kube-apiserver" else {})},
         )
         for component, process, argv in zip(COMPONENTS, process_names, (apiserver, controller_manager, scheduler))
     ]

@@ -14,7 +14,18 @@ from pathlib import Path
 from .encoding import _ms, _now
 from .files import AtomicWriter, _pair, _prepare_dir
 from .issue import apiserver_spec, ensure_ca, ensure_cert, ensure_kubeconfig, ensure_sa_keypair, load_ca
-from .model import ETCD_CLIENT_STEM, LOOPBACK, WEBHOOK_CLIENT_ORGANIZATION, WEBHOOK_CLIENT_STEM, CertPaths, CertSpec, ClientIdentity, ClusterPki, EtcdPki, IPAddress
+from .model import (
+    ETCD_CLIENT_STEM,
+    LOOPBACK,
+    WEBHOOK_CLIENT_ORGANIZATION,
+    WEBHOOK_CLIENT_STEM,
+    CertPaths,
+    CertSpec,
+    ClientIdentity,
+    ClusterPki,
+    EtcdPki,
+    IPAddress,
+)
 
 log = logging.getLogger(__name__)
 

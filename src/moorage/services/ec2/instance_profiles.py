@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ...core.context import RequestContext
 from ...core.errors import AwsError
+from ...core.kinds import INSTANCE_PROFILE
 from ...store import SqliteStore
 from ..iam.identity import instance_profile_role_arn
-from ...core.kinds import INSTANCE_PROFILE
 from ..iam.names import key as iam_key
 
 EC2_SERVICE_PRINCIPAL = "ec2.amazonaws.com"

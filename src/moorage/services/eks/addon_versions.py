@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import yaml
 
 CATALOG_DIR = Path(__file__).with_name("addon_catalog")

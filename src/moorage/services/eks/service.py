@@ -10,11 +10,11 @@ from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .addons import Addons
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
+from .insights import Insights
 from .nodegroup_versions import NodegroupVersionUpdates
 from .nodegroups import Nodegroups
 from .pod_identity import POD_IDENTITY_SERVICE, PodIdentityAssociations
 from .version_updates import ClusterVersionUpdates
-from .insights import Insights
 from .versions import check_upgrade_policy, select_cluster_versions
 
 
