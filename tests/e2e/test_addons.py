@@ -44,7 +44,7 @@ def cluster(tmp_path_factory, kubectl):
 
 
 def kube(kubectl, env, *args, check=True) -> dict | None:
-    result = subprocess.run([kubectl, *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([kubectl, *args, "-o", "json", "--show-managed-fields"], env=env, capture_output=True, text=True, timeout=60)
     if not check and result.returncode != 0:
         return None
     assert result.returncode == 0, result.stderr

@@ -44,6 +44,7 @@ UPDATE_TYPES = {
     "kubeSchedulerConfig": "ControlPlaneComponentConfigUpdate",
     "kubeControllerManagerConfig": "ControlPlaneComponentConfigUpdate",
 }
+INPUT_ONLY = ("bootstrapSelfManagedAddons",)  # CreateCluster members stored but not in the Cluster shape
 # The EKS API's default (the console picks API_AND_CONFIG_MAP); botocore's model documents it.
 DEFAULT_AUTHENTICATION_MODE = "CONFIG_MAP"
 AUTH_MODE_TRANSITIONS = {
@@ -215,7 +216,7 @@ def cluster_view(record: Record) -> dict:
     """DescribeCluster's answer: the stored spec, the reconciler's status, and EKS's derived fields."""
     spec, status = record.spec, record.status
     # Shallow: the view is only serialized, never mutated, and DescribeCluster is the hot path.
-    view = {k: v for k, v in spec.items() if not k.startswith("_")}
+    view = {k: v for k, v in spec.items() if not k.startswith("_") and k not in INPUT_ONLY}
     view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
     state = status.get("status", "CREATING")
     if record.deleting:
