@@ -3,6 +3,7 @@ objects checked with kubectl (server-side apply as field manager eks, resolveCon
 the self-managed vpc-cni, CoreDNS and kube-proxy a new cluster gets."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -208,3 +209,22 @@ def test_no_bootstrap_when_asked_not_to(cluster, kubectl, tmp_path):
     finally:
         eks.delete_cluster(name="bare")
         eks.get_waiter("cluster_deleted").wait(name="bare", WaiterConfig=FAST)
+
+
+def test_sigkill_during_create_then_restart_finishes_it(cluster, kubectl):
+    """The reconciler re-runs from the record: an add-on whose apply was cut by SIGKILL gets ACTIVE after a
+    restart, and the self-managed bootstrap, done once per cluster, does not come back."""
+    moorage, eks, env, _ = cluster
+    subprocess.run([kubectl, "-n", "kube-system", "delete", "daemonset", "aws-node"], env=env, check=True, capture_output=True)
+    eks.create_addon(clusterName="addons", addonName="aws-efs-csi-driver")
+    time.sleep(0.2)  # mid-apply
+    moorage.stop(signal.SIGKILL)
+    restarted = start_moorage(moorage.data_dir, port=moorage.port, extra_env={"MOORAGE_ADDON_READY_TIMEOUT": str(READY_TIMEOUT)})
+    try:
+        eks = restarted.client("eks")
+        eks.get_waiter("addon_active").wait(clusterName="addons", addonName="aws-efs-csi-driver", WaiterConfig=FAST)
+        controller = kube(kubectl, env, "-n", "kube-system", "get", "deployment", "efs-csi-controller")
+        assert controller["status"]["readyReplicas"] == 2 and "eks" in managers(controller)
+        assert kube(kubectl, env, "-n", "kube-system", "get", "daemonset", "aws-node", check=False) is None
+    finally:
+        restarted.stop()
