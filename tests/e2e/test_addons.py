@@ -211,6 +211,27 @@ def test_no_bootstrap_when_asked_not_to(cluster, kubectl, tmp_path):
         eks.get_waiter("cluster_deleted").wait(name="bare", WaiterConfig=FAST)
 
 
+def test_addon_asked_for_at_cluster_creation_is_not_overlaid_by_the_bootstrap(cluster, kubectl, tmp_path):
+    _, eks, env, subnet_ids = cluster
+    eks.create_cluster(name="early", version=VERSION, roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnet_ids})
+    try:
+        eks.create_addon(clusterName="early", addonName="coredns", configurationValues='{"replicaCount":1}')  # cluster CREATING
+        eks.get_waiter("cluster_active").wait(name="early", WaiterConfig=FAST)
+        early_env = {**env, "KUBECONFIG": str(tmp_path / "early")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "early"], env=early_env, check=True,
+                       capture_output=True)
+        aws_node = wait_for(lambda: kube(kubectl, early_env, "-n", "kube-system", "get", "daemonset", "aws-node", check=False))
+        assert "eks-bootstrap" in managers(aws_node)  # the other self-managed add-ons still come
+        deployment = wait_for(lambda: kube(kubectl, early_env, "-n", "kube-system", "get", "deployment", "coredns", check=False))
+        assert managers(deployment) & {"eks", "eks-bootstrap"} == {"eks"}
+        time.sleep(2)
+        assert kube(kubectl, early_env, "-n", "kube-system", "get", "deployment", "coredns")["spec"]["replicas"] == 1
+    finally:
+        eks.delete_cluster(name="early")
+        eks.get_waiter("cluster_deleted").wait(name="early", WaiterConfig=FAST)
+    assert wait_for(lambda: "early" not in eks.list_clusters()["clusters"])
+
+
 def test_sigkill_during_create_then_restart_finishes_it(cluster, kubectl):
     """The reconciler re-runs from the record: an add-on whose apply was cut by SIGKILL gets ACTIVE after a
     restart, and the self-managed bootstrap, done once per cluster, does not come back."""
