@@ -40,7 +40,7 @@ class SelfManagedAddons:
 
     async def reconcile(self, key: Key) -> float | None:
         cluster = self.store.get(key)
-        if cluster is None or cluster.deleting or cluster.spec.get("bootstrapSelfManagedAddons") is False:
+        if cluster is None or cluster.deleting or cluster.spec.get("_bootstrapSelfManagedAddons") is False:
             return None
         if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
             return None  # the change to ACTIVE brings it back

@@ -48,7 +48,7 @@ def bootstrap_setting(cluster: Record) -> str:
 def bootstrap_pending(store: SqliteStore, cluster: Record) -> bool:
     """The cluster's self-managed add-ons are still to be applied: EKS add-ons wait for them, so the
     self-managed copies never land over an add-on's objects."""
-    return cluster.spec.get("bootstrapSelfManagedAddons") is not False and not store.setting(bootstrap_setting(cluster))
+    return cluster.spec.get("_bootstrapSelfManagedAddons") is not False and not store.setting(bootstrap_setting(cluster))
 
 
 def cluster_inputs(cluster: Record) -> dict:

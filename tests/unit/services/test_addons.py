@@ -282,4 +282,4 @@ def test_bootstrap_self_managed_addons_is_kept_but_not_shown(eks, store):
     cluster = eks.CreateCluster(CTX, {"name": "bare", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks", "bootstrapSelfManagedAddons": False,
                                       "resourcesVpcConfig": {"subnetIds": subnets}})["cluster"]
     assert "bootstrapSelfManagedAddons" not in cluster  # not a member of EKS's Cluster shape
-    assert eks.clusters.get(CTX, "bare").spec["bootstrapSelfManagedAddons"] is False  # what the bootstrap reads
+    assert eks.clusters.get(CTX, "bare").spec["_bootstrapSelfManagedAddons"] is False  # what the bootstrap reads

@@ -44,7 +44,6 @@ UPDATE_TYPES = {
     "kubeSchedulerConfig": "ControlPlaneComponentConfigUpdate",
     "kubeControllerManagerConfig": "ControlPlaneComponentConfigUpdate",
 }
-INPUT_ONLY = ("bootstrapSelfManagedAddons",)  # CreateCluster members stored but not in the Cluster shape
 # The EKS API's default (the console picks API_AND_CONFIG_MAP); botocore's model documents it.
 DEFAULT_AUTHENTICATION_MODE = "CONFIG_MAP"
 AUTH_MODE_TRANSITIONS = {
@@ -216,7 +215,7 @@ def cluster_view(record: Record) -> dict:
     """DescribeCluster's answer: the stored spec, the reconciler's status, and EKS's derived fields."""
     spec, status = record.spec, record.status
     # Shallow: the view is only serialized, never mutated, and DescribeCluster is the hot path.
-    view = {k: v for k, v in spec.items() if not k.startswith("_") and k not in INPUT_ONLY}
+    view = {k: v for k, v in spec.items() if not k.startswith("_")}
     view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
     state = status.get("status", "CREATING")
     if record.deleting:
@@ -307,7 +306,7 @@ class Clusters:
                 "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP", name
             )
         spec = {
-            **{k: v for k, v in params.items() if k not in ("resourcesVpcConfig", "kubernetesNetworkConfig", "logging", "accessConfig", "tags")},
+            **{k: v for k, v in params.items() if k not in ("resourcesVpcConfig", "kubernetesNetworkConfig", "logging", "accessConfig", "tags", "bootstrapSelfManagedAddons")},
             "name": name,
             "arn": names.cluster_arn(ctx.partition, ctx.region, ctx.account, name),
             "id": cluster_id,
@@ -331,6 +330,7 @@ class Clusters:
             "deletionProtection": params.get("deletionProtection", False),
             "_creator": ctx.principal_arn,
             "_fingerprint": fingerprint(params),
+            "_bootstrapSelfManagedAddons": params.get("bootstrapSelfManagedAddons", True),  # not in the Cluster shape
         }
         try:
             record = self.store.create(self.key(ctx, name), spec, {"status": "CREATING"})
