@@ -89,3 +89,26 @@ def test_missing_addon_and_cluster(eks, cluster):
     with pytest.raises(botocore.exceptions.ClientError) as no_cluster:
         eks.list_addons(clusterName="no-such-cluster")
     assert no_cluster.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_roles_handed_to_an_addon_need_pass_role(moorage, eks, cluster):
+    iam = moorage.client("iam", region="us-east-1")
+    name = f"addons-{uuid.uuid4().hex[:8]}"
+    user_arn = iam.create_user(UserName=name)["User"]["Arn"]
+    iam.put_user_policy(UserName=name, PolicyName="eks", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "eks:*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    user_eks = moorage.client("eks", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    role = f"arn:aws:iam::{ACCOUNT_ID}:role/cni"
+    with pytest.raises(botocore.exceptions.ClientError) as denied:
+        user_eks.create_addon(clusterName=cluster, addonName="vpc-cni", serviceAccountRoleArn=role)
+    response = denied.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    assert f"User: {user_arn} is not authorized to perform: iam:PassRole on resource: {role}" in response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as pod_identity:
+        user_eks.create_addon(clusterName=cluster, addonName="vpc-cni",
+                              podIdentityAssociations=[{"serviceAccount": "aws-node", "roleArn": role}])
+    assert pod_identity.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "vpc-cni" not in eks.list_addons(clusterName=cluster)["addons"]
+    # Without a role to hand over, EKS permissions suffice.
+    assert user_eks.create_addon(clusterName=cluster, addonName="kube-proxy")["addon"]["status"] == "CREATING"

@@ -3,6 +3,7 @@ objects checked with kubectl (server-side apply as field manager eks, resolveCon
 the self-managed vpc-cni, CoreDNS and kube-proxy a new cluster gets."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +45,7 @@ def cluster(tmp_path_factory, kubectl):
 
 
 def kube(kubectl, env, *args, check=True) -> dict | None:
-    result = subprocess.run([kubectl, *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([kubectl, *args, "-o", "json", "--show-managed-fields"], env=env, capture_output=True, text=True, timeout=60)
     if not check and result.returncode != 0:
         return None
     assert result.returncode == 0, result.stderr
@@ -208,3 +209,43 @@ def test_no_bootstrap_when_asked_not_to(cluster, kubectl, tmp_path):
     finally:
         eks.delete_cluster(name="bare")
         eks.get_waiter("cluster_deleted").wait(name="bare", WaiterConfig=FAST)
+
+
+def test_addon_asked_for_at_cluster_creation_is_not_overlaid_by_the_bootstrap(cluster, kubectl, tmp_path):
+    _, eks, env, subnet_ids = cluster
+    eks.create_cluster(name="early", version=VERSION, roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnet_ids})
+    try:
+        eks.create_addon(clusterName="early", addonName="coredns", configurationValues='{"replicaCount":1}')  # cluster CREATING
+        eks.get_waiter("cluster_active").wait(name="early", WaiterConfig=FAST)
+        early_env = {**env, "KUBECONFIG": str(tmp_path / "early")}
+        subprocess.run([sys.executable, "-m", "awscli", "eks", "update-kubeconfig", "--name", "early"], env=early_env, check=True,
+                       capture_output=True)
+        aws_node = wait_for(lambda: kube(kubectl, early_env, "-n", "kube-system", "get", "daemonset", "aws-node", check=False))
+        assert "eks-bootstrap" in managers(aws_node)  # the other self-managed add-ons still come
+        deployment = wait_for(lambda: kube(kubectl, early_env, "-n", "kube-system", "get", "deployment", "coredns", check=False))
+        assert managers(deployment) & {"eks", "eks-bootstrap"} == {"eks"}
+        time.sleep(2)
+        assert kube(kubectl, early_env, "-n", "kube-system", "get", "deployment", "coredns")["spec"]["replicas"] == 1
+    finally:
+        eks.delete_cluster(name="early")
+        eks.get_waiter("cluster_deleted").wait(name="early", WaiterConfig=FAST)
+    assert wait_for(lambda: "early" not in eks.list_clusters()["clusters"])
+
+
+def test_sigkill_during_create_then_restart_finishes_it(cluster, kubectl):
+    """The reconciler re-runs from the record: an add-on whose apply was cut by SIGKILL gets ACTIVE after a
+    restart, and the self-managed bootstrap, done once per cluster, does not come back."""
+    moorage, eks, env, _ = cluster
+    subprocess.run([kubectl, "-n", "kube-system", "delete", "daemonset", "aws-node"], env=env, check=True, capture_output=True)
+    eks.create_addon(clusterName="addons", addonName="aws-efs-csi-driver")
+    time.sleep(0.2)  # mid-apply
+    moorage.stop(signal.SIGKILL)
+    restarted = start_moorage(moorage.data_dir, port=moorage.port, extra_env={"MOORAGE_ADDON_READY_TIMEOUT": str(READY_TIMEOUT)})
+    try:
+        eks = restarted.client("eks")
+        eks.get_waiter("addon_active").wait(clusterName="addons", addonName="aws-efs-csi-driver", WaiterConfig=FAST)
+        controller = kube(kubectl, env, "-n", "kube-system", "get", "deployment", "efs-csi-controller")
+        assert controller["status"]["readyReplicas"] == 2 and "eks" in managers(controller)
+        assert kube(kubectl, env, "-n", "kube-system", "get", "daemonset", "aws-node", check=False) is None
+    finally:
+        restarted.stop()

@@ -6,17 +6,19 @@ are not EKS add-ons (ListAddons does not list them); CreateAddon later takes the
 They are applied as field manager ``eks-bootstrap``, not ``eks``: a later CreateAddon with values that
 differ from these then meets a conflict under resolveConflicts NONE, as on EKS. Done once per cluster
 (a store setting keyed by the cluster id remembers it), so a user's later edits or deletions stay.
+EKS add-ons of the cluster wait for this pass; one already asked for (CreateAddon right after
+CreateCluster) is skipped here, so a self-managed copy never lands over an add-on's objects.
 """
 
 from __future__ import annotations
 
 import logging
 
-from ..core.kinds import CLUSTER
+from ..core.kinds import ADDON, CLUSTER
 from ..services.eks.addon_manifests import render
 from ..services.eks.addon_versions import default_version
 from ..store import Key, SqliteStore
-from .addons import apply_object, cluster_inputs
+from .addons import apply_object, bootstrap_setting, cluster_inputs
 from .clusters import ClusterReconciler
 from .runtime import Watch
 
@@ -24,7 +26,6 @@ log = logging.getLogger(__name__)
 
 BOOTSTRAPPED_ADDONS = ("vpc-cni", "kube-proxy", "coredns")
 FIELD_MANAGER = "eks-bootstrap"
-SETTING_PREFIX = "self-managed-addons/"
 
 
 class SelfManagedAddons:
@@ -39,16 +40,18 @@ class SelfManagedAddons:
 
     async def reconcile(self, key: Key) -> float | None:
         cluster = self.store.get(key)
-        if cluster is None or cluster.deleting or cluster.spec.get("bootstrapSelfManagedAddons") is False:
+        if cluster is None or cluster.deleting or cluster.spec.get("_bootstrapSelfManagedAddons") is False:
             return None
         if cluster.status.get("status") != "ACTIVE" or not cluster.status.get("endpoint"):
             return None  # the change to ACTIVE brings it back
-        setting = SETTING_PREFIX + cluster.spec["id"]
+        setting = bootstrap_setting(cluster)
         if self.store.setting(setting):
             return None
         installed = {}
         async with self.clusters.node_context(cluster).kube(timeout=30) as kube:
             for name in BOOTSTRAPPED_ADDONS:
+                if self.store.get(Key(key.account, key.region, ADDON, f"{key.name}/{name}")) is not None:
+                    continue  # already asked for as an EKS add-on: that one installs it (it waits for this pass)
                 version = default_version(name, cluster.spec["version"])
                 if version is None:
                     log.warning("no %s version for Kubernetes %s: not bootstrapped", name, cluster.spec["version"])

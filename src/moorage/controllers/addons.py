@@ -40,6 +40,17 @@ WORKLOAD_KINDS = ("Deployment", "DaemonSet")
 REPLICAS_MESSAGE = "The add-on is unhealthy because it doesn't have the desired number of replicas."
 
 
+def bootstrap_setting(cluster: Record) -> str:
+    """The store setting that records a cluster's self-managed add-ons as applied (addon_bootstrap.py)."""
+    return "self-managed-addons/" + cluster.spec["id"]
+
+
+def bootstrap_pending(store: SqliteStore, cluster: Record) -> bool:
+    """The cluster's self-managed add-ons are still to be applied: EKS add-ons wait for them, so the
+    self-managed copies never land over an add-on's objects."""
+    return cluster.spec.get("_bootstrapSelfManagedAddons") is not False and not store.setting(bootstrap_setting(cluster))
+
+
 def cluster_inputs(cluster: Record) -> dict:
     """What the templates read of the cluster."""
     return {
@@ -117,6 +128,8 @@ class AddonReconciler:
                 self._forget(record, keep_associations=bool(record.spec.get("_preserve")))  # nothing installed yet
                 return None
             return 1.0
+        if bootstrap_pending(self.store, cluster):
+            return POLL_SECONDS
         version = find_version(record.spec["addonName"], record.spec["addonVersion"])
         if version is None:  # a catalogue file was removed under a live add-on
             self._fail(record, "InternalFailure", f"Addon version {record.spec['addonVersion']} is no longer in the catalogue.", [])

@@ -275,3 +275,11 @@ def test_pod_identity_associations_are_owned_by_the_addon(eks, store):
     settle(store, "aws-ebs-csi-driver")
     eks.UpdateAddon(CTX, {"clusterName": "demo", "addonName": "aws-ebs-csi-driver", "podIdentityAssociations": []})
     assert eks.ListPodIdentityAssociations(CTX, {"clusterName": "demo"})["associations"] == []
+
+
+def test_bootstrap_self_managed_addons_is_kept_but_not_shown(eks, store):
+    subnets = [s["SubnetId"] for s in default_subnets(CTX.account, CTX.region)][:2]
+    cluster = eks.CreateCluster(CTX, {"name": "bare", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks", "bootstrapSelfManagedAddons": False,
+                                      "resourcesVpcConfig": {"subnetIds": subnets}})["cluster"]
+    assert "bootstrapSelfManagedAddons" not in cluster  # not a member of EKS's Cluster shape
+    assert eks.clusters.get(CTX, "bare").spec["_bootstrapSelfManagedAddons"] is False  # what the bootstrap reads

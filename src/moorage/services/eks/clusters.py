@@ -310,7 +310,7 @@ class Clusters:
                 "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP", name
             )
         spec = {
-            **{k: v for k, v in params.items() if k not in ("resourcesVpcConfig", "kubernetesNetworkConfig", "logging", "accessConfig", "tags")},
+            **{k: v for k, v in params.items() if k not in ("resourcesVpcConfig", "kubernetesNetworkConfig", "logging", "accessConfig", "tags", "bootstrapSelfManagedAddons")},
             "name": name,
             "arn": names.cluster_arn(ctx.partition, ctx.region, ctx.account, name),
             "id": cluster_id,
@@ -334,6 +334,7 @@ class Clusters:
             "deletionProtection": params.get("deletionProtection", False),
             "_creator": ctx.principal_arn,
             "_fingerprint": fingerprint(params),
+            "_bootstrapSelfManagedAddons": params.get("bootstrapSelfManagedAddons", True),  # not in the Cluster shape
         }
         try:
             record = self.store.create(self.key(ctx, name), spec, {"status": "CREATING"})
