@@ -15,6 +15,10 @@ from .network_tags import NetworkTagOperations
 from .nodegroup_instances import instances
 from .route_tables import RouteTableOperations
 from .security_groups import SecurityGroupOperations
+from .snapshots import SnapshotOperations
+from .volume_attachments import VolumeAttachmentOperations
+from .volume_modifications import VolumeModificationOperations
+from .volumes import VolumeOperations
 from .subnets import SubnetOperations
 from .vpcs import VpcOperations
 
@@ -31,7 +35,8 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(
     VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
-    NetworkTagOperations, Service,
+    NetworkTagOperations, VolumeOperations, VolumeAttachmentOperations, VolumeModificationOperations,
+    SnapshotOperations, Service,
 ):
     name = "ec2"
 
