@@ -113,6 +113,9 @@ def test_attach_in_use_detach_with_waiters(ec2, instance):
     listed = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [instance]},
                                            {"Name": "attachment.status", "Values": ["attached"]}])["Volumes"]
     assert [v["VolumeId"] for v in listed] == [volume_id]
+    described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert [(m["DeviceName"], m["Ebs"]["VolumeId"], m["Ebs"]["Status"]) for m in described["BlockDeviceMappings"]] == [
+        ("/dev/sdf", volume_id, "attached")]
     assert error_of(lambda: ec2.delete_volume(VolumeId=volume_id)) == (
         "VolumeInUse", 400, f"Volume {volume_id} is currently attached to {instance}")
     assert error_of(lambda: ec2.attach_volume(VolumeId=volume_id, InstanceId=instance, Device="/dev/sdg")) == (
@@ -159,6 +162,12 @@ def test_the_instance_types_attachment_limit(ec2, instance):
     for volume_id in volumes:
         ec2.detach_volume(VolumeId=volume_id, Force=True)
     ec2.get_waiter("volume_available").wait(VolumeIds=volumes, WaiterConfig=FAST)
+
+
+def test_instance_types_report_their_ebs_attachment_limits(ec2):
+    infos = {i["InstanceType"]: i["EbsInfo"] for i in ec2.describe_instance_types(InstanceTypes=["m5.large", "m7i.16xlarge"])["InstanceTypes"]}
+    assert (infos["m5.large"]["MaximumEbsAttachments"], infos["m5.large"]["AttachmentLimitType"]) == (27, "shared")
+    assert (infos["m7i.16xlarge"]["MaximumEbsAttachments"], infos["m7i.16xlarge"]["AttachmentLimitType"]) == (48, "dedicated")
 
 
 def test_modify_volume_and_its_modifications(ec2):

@@ -125,6 +125,12 @@ def test_every_catalogue_type_has_an_attachment_limit():
     assert EBS_ATTACHMENT_LIMITS["r7i.24xlarge"] == (64, DEDICATED)
 
 
+def test_describe_instance_types_reports_the_limits(ec2, ctx):
+    infos = call(ec2, ctx, "DescribeInstanceTypes", InstanceTypes=["c5.large", "r7i.24xlarge"])["InstanceTypes"]
+    assert {i["InstanceType"]: (i["EbsInfo"]["MaximumEbsAttachments"], i["EbsInfo"]["AttachmentLimitType"]) for i in infos} == {
+        "c5.large": (27, "shared"), "r7i.24xlarge": (64, "dedicated")}
+
+
 def test_shared_slots_shrink_with_network_interfaces_dedicated_ones_do_not():
     assert max_volume_attachments("m5.large") == 27
     assert max_volume_attachments("m5.large", network_interfaces=3) == 25
@@ -217,6 +223,8 @@ def test_attach_detach_delete(ec2, store, ctx, instant):
         "VolumeInUse", f"{volume} is already attached to an instance")
     assert error(lambda: call(ec2, ctx, "DeleteVolume", VolumeId=volume)) == (
         "VolumeInUse", f"Volume {volume} is currently attached to {instance}")
+    mappings = call(ec2, ctx, "DescribeInstances", InstanceIds=[instance])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"]
+    assert [(m["DeviceName"], m["Ebs"]["VolumeId"]) for m in mappings] == [("/dev/sdf", volume)]
     assert call(ec2, ctx, "DetachVolume", VolumeId=volume)["State"] == "detaching"
     assert call(ec2, ctx, "DescribeVolumes", VolumeIds=[volume])["Volumes"][0]["State"] == "available"
     assert error(lambda: call(ec2, ctx, "DetachVolume", VolumeId=volume)) == (

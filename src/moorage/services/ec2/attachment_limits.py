@@ -61,3 +61,9 @@ _DEVICE_NAME = re.compile(r"^/dev/(sd[b-z]|xvd[b-z]|xvd[a-d][a-z])$")
 
 def is_valid_device(name: str) -> bool:
     return bool(_DEVICE_NAME.match(name))
+
+
+def with_ebs_attachment_limits(info: dict) -> dict:
+    """An InstanceTypeInfo with EbsInfo's MaximumEbsAttachments and AttachmentLimitType, as EC2 reports them."""
+    limit, kind = EBS_ATTACHMENT_LIMITS.get(info["InstanceType"], (DEFAULT_SHARED_EBS_ATTACHMENTS, SHARED))
+    return {**info, "EbsInfo": {**info["EbsInfo"], "MaximumEbsAttachments": limit, "AttachmentLimitType": kind}}

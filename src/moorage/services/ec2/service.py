@@ -7,6 +7,7 @@ from ...core.errors import AwsError
 from ...core.regions import availability_zones
 from ...store import SqliteStore
 from ..base import Service, match_filters, offset_page
+from .attachment_limits import with_ebs_attachment_limits
 from .instance_types import CATALOG, INSTANCE_TYPE_FILTERS, instance_type_info
 from .internet_gateways import InternetGatewayOperations
 from .launched_instances import launched_instances, run_instances, terminate_instances
@@ -18,7 +19,7 @@ from .security_groups import SecurityGroupOperations
 from .snapshots import SnapshotOperations
 from .volume_attachments import VolumeAttachmentOperations
 from .volume_modifications import VolumeModificationOperations
-from .volumes import VolumeOperations
+from .volumes import VolumeOperations, block_device_mappings
 from .subnets import SubnetOperations
 from .vpcs import VpcOperations
 
@@ -88,6 +89,9 @@ class Ec2Service(
             },
         )
         found.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+        running = {i["InstanceId"] for i in found if i["State"]["Name"] == "running"}
+        volumes = block_device_mappings(self.store, ctx.account, ctx.region, running)
+        found = [{**i, "BlockDeviceMappings": volumes.get(i["InstanceId"], [])} for i in found]
         page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
         reservations = [
             {"ReservationId": "r-" + i["InstanceId"][2:], "OwnerId": ctx.account, "Groups": [], "Instances": [i]}
@@ -150,7 +154,7 @@ class Ec2Service(
             selected = [CATALOG[name] for name in dict.fromkeys(names)]
         else:
             selected = list(CATALOG.values())
-        infos = match_filters([instance_type_info(it) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
+        infos = match_filters([with_ebs_attachment_limits(instance_type_info(it)) for it in selected], params.get("Filters"), INSTANCE_TYPE_FILTERS)
 
         # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given.
         page, following = offset_page(infos, params.get("NextToken"), params.get("MaxResults") or 100, _invalid_token)

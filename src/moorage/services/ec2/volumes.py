@@ -356,3 +356,18 @@ def _request_fingerprint(params: dict) -> str:
     members = ("AvailabilityZone", "AvailabilityZoneId", "Size", "SnapshotId", "VolumeType", "Iops", "Throughput",
                "Encrypted", "KmsKeyId", "MultiAttachEnabled")
     return hashlib.sha256(repr([(m, params.get(m)) for m in members]).encode()).hexdigest()
+
+
+def block_device_mappings(store, account: str, region: str, running: set[str]) -> dict[str, list[dict]]:
+    """The data volumes each instance holds, as DescribeInstances' BlockDeviceMappings lists them
+    (what the EBS CSI driver reads to pick a free device name)."""
+    now = time.time()
+    found: dict[str, list[dict]] = {}
+    for record in store.list(account, region, VOLUME):
+        for attachment, state in live_attachments(record.spec, now, running):
+            found.setdefault(attachment["instanceId"], []).append({
+                "DeviceName": attachment["device"],
+                "Ebs": {"AttachTime": iso(attachment["requestedAt"]), "DeleteOnTermination": attachment.get("deleteOnTermination", False),
+                        "Status": state, "VolumeId": record.spec["volumeId"]},
+            })
+    return {k: sorted(v, key=lambda m: m["DeviceName"]) for k, v in found.items()}
