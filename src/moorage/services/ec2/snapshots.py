@@ -17,8 +17,9 @@ from ...core.errors import AwsError
 from ...core.kinds import SNAPSHOT
 from ...store import Conflict, Key
 from ..base import match_filters
+from .network_ops import page, tags_to_create
 from .volume_states import snapshot_state, volume_created
-from .volumes import EbsStore, check_page_size, check_snapshot_id, iso, iso_text, paged, snapshot_record, tags_for
+from .volumes import EbsStore, check_page_size, check_snapshot_id, iso, iso_text, snapshot_record
 
 MAX_SNAPSHOT_PAGE = 1000  # DescribeSnapshots' MaxResults: 5-1000
 
@@ -64,7 +65,7 @@ class SnapshotOperations(EbsStore):
         volume = self._volume_record(ctx, params["VolumeId"]).spec
         if not volume_created(volume, time.time()):
             raise AwsError("IncorrectState", f"Volume '{volume['volumeId']}' is in the 'creating' state.")
-        tags = tags_for(params, "snapshot")
+        tags = tags_to_create(params, "snapshot")
         snapshot_id = f"snap-{uuid.uuid4().hex[:17]}"
         spec = {
             "snapshotId": snapshot_id,
@@ -102,7 +103,7 @@ class SnapshotOperations(EbsStore):
                 raise AwsError("InvalidSnapshot.NotFound", f"The {noun} '{', '.join(missing)}' {verb}.")
             views = [by_id[s] for s in dict.fromkeys(wanted)]
         views = match_filters(views, params.get("Filters"), SNAPSHOT_FILTERS)
-        return paged(params, views, "Snapshots")
+        return page(params, views, "Snapshots")
 
     def DeleteSnapshot(self, ctx: RequestContext, params: dict) -> dict:
         snapshot_id = params["SnapshotId"]

@@ -9,7 +9,6 @@ attachment is `attaching`, then `attached` (volume_states.py).
 
 from __future__ import annotations
 
-import time
 
 from ...core.context import RequestContext
 from ...core.errors import AwsError

@@ -25,9 +25,10 @@ from ...core.errors import AwsError
 from ...core.kinds import VOLUME_MODIFICATION
 from ...store import AlreadyExists, Conflict, Key
 from ..base import match_filters
+from .network_ops import page
 from .volume_states import modification_end, modification_state, volume_created
 from .volume_types import check_settings
-from .volumes import EbsStore, check_volume_id, iso, iso_text, paged, volume_not_found
+from .volumes import EbsStore, check_volume_id, iso, iso_text, volume_not_found
 
 MAX_MODIFICATIONS_PER_WINDOW = 4
 WINDOW_SECONDS = 24 * 3600
@@ -149,4 +150,4 @@ class VolumeModificationOperations(EbsStore):
         else:
             specs = sorted(records.values(), key=lambda s: (s["startTime"], s["volumeId"]))
         views = match_filters([modification_view(s, now) for s in specs], params.get("Filters"), MODIFICATION_FILTERS)
-        return paged(params, views, "VolumesModifications")
+        return page(params, views, "VolumesModifications")

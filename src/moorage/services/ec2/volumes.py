@@ -21,9 +21,9 @@ from ...core.errors import AwsError
 from ...core.kinds import SNAPSHOT, VOLUME, VOLUME_MODIFICATION
 from ...core.regions import availability_zones, partition
 from ...store import AlreadyExists, Conflict, Key, NotFound
-from ..base import match_filters, offset_page
+from ..base import match_filters
 from .launched_instances import launched_instances
-from .network_ops import invalid_token, merge_tags
+from .network_ops import page, tags_to_create
 from .nodegroup_instances import instances as node_group_instances
 from .volume_states import live_attachments, snapshot_state, volume_state
 from .volume_types import DEFAULT_VOLUME_TYPE, check_settings
@@ -74,19 +74,6 @@ def encryption(ctx: RequestContext, params: dict, inherited: tuple[bool, str | N
     if params.get("KmsKeyId"):
         return True, kms_key_arn(ctx, params["KmsKeyId"])
     return True, inherited[1] or default_kms_key(ctx.account, ctx.region)
-
-
-def tags_for(params: dict, resource_type: str) -> list[dict]:
-    """Tags of a TagSpecifications parameter for one resource type (EC2 refuses other types)."""
-    tags: list[dict] = []
-    for specification in params.get("TagSpecifications") or []:
-        if specification.get("ResourceType") != resource_type:
-            raise AwsError(
-                "InvalidParameterValue",
-                f"'{specification.get('ResourceType')}' is not a valid taggable resource type for this operation.",
-            )
-        tags = merge_tags(tags, specification.get("Tags") or [])
-    return tags
 
 
 def running_instances(store, account: str, region: str) -> dict[str, dict]:
@@ -166,13 +153,6 @@ def check_page_size(params: dict, ids_member: str, ids_parameter: str, maximum: 
             "InvalidParameterValue",
             f"Value ( {size} ) for parameter maxResults is invalid. Parameter must be between {MIN_PAGE} and {maximum}.",
         )
-
-
-def paged(params: dict, items: list, list_key: str) -> dict:
-    if not params.get("MaxResults") and not params.get("NextToken"):
-        return {list_key: items}
-    selected, following = offset_page(items, params.get("NextToken"), params.get("MaxResults") or MAX_PAGE, invalid_token)
-    return {list_key: selected, **({"NextToken": following} if following else {})}
 
 
 VOLUME_FILTERS: dict[str, Callable[[dict], Any]] = {
@@ -276,7 +256,7 @@ class VolumeOperations(EbsStore):
                                   params.get("Throughput"), bool(params.get("MultiAttachEnabled")))
         inherited = (snapshot["encrypted"], snapshot.get("kmsKeyId")) if snapshot else (False, None)
         encrypted, kms_key = encryption(ctx, params, inherited)
-        tags = tags_for(params, "volume")
+        tags = tags_to_create(params, "volume")
         token = params.get("ClientToken")
         spec = {
             "volumeId": self._new_volume_id(ctx, token),
@@ -333,7 +313,7 @@ class VolumeOperations(EbsStore):
                 raise AwsError("InvalidVolume.NotFound", f"The volumes '{', '.join(missing)}' do not exist.")
             views = [by_id[v] for v in dict.fromkeys(wanted)]
         views = match_filters(views, params.get("Filters"), VOLUME_FILTERS)
-        return paged(params, views, "Volumes")
+        return page(params, views, "Volumes")
 
     def DeleteVolume(self, ctx: RequestContext, params: dict) -> dict:
         volume_id = params["VolumeId"]
