@@ -326,3 +326,23 @@ def test_describe_volumes_pages(ec2, ctx):
         "InvalidParameterCombination", "The parameter volumeSet cannot be used with the parameter maxResults")
     assert error(lambda: call(ec2, ctx, "DescribeVolumes", VolumeIds=["vol-xyz"])) == (
         "InvalidVolumeID.Malformed", 'Invalid id: "vol-xyz" (expecting "vol-...")')
+
+
+def test_a_node_group_instance_takes_volumes_in_its_zone(ec2, store, ctx, instant):
+    from moorage.core.kinds import NODEGROUP
+
+    instance_id = "i-0aaaabbbbccccdddd"
+    spec = {"clusterName": "demo", "nodegroupName": "ng", "amiType": "AL2023_x86_64_STANDARD", "_id": "ng-1234",
+            "resources": {"autoScalingGroups": [{"name": "eks-ng-1234"}]}, "createdAt": 0.0}
+    record = store.create(Key(ACCOUNT, REGION, NODEGROUP, "demo/ng"), spec)
+    store.update_status(record, {"instances": [{
+        "instanceId": instance_id, "instanceType": "m7i.large", "zone": "us-west-2b", "nodeName": "ip-172-31-32-10.us-west-2.compute.internal",
+        "privateIp": "172.31.32.10", "subnetId": "subnet-0123456789abcdef0", "launchedAt": 0.0}]})
+    here = call(ec2, ctx, "CreateVolume", AvailabilityZone="us-west-2b", Size=10, VolumeType="gp3")["VolumeId"]
+    there = call(ec2, ctx, "CreateVolume", AvailabilityZone="us-west-2a", Size=10, VolumeType="gp3")["VolumeId"]
+    assert call(ec2, ctx, "AttachVolume", VolumeId=here, InstanceId=instance_id, Device="/dev/xvdaa")["State"] == "attaching"
+    assert error(lambda: call(ec2, ctx, "AttachVolume", VolumeId=there, InstanceId=instance_id, Device="/dev/xvdab"))[0] == (
+        "InvalidVolume.ZoneMismatch")
+    # The node group lets the instance go: the volume is free again, as EC2 detaches a terminated instance's volumes.
+    store.update_status(store.get(record.key), {"instances": []})
+    assert call(ec2, ctx, "DescribeVolumes", VolumeIds=[here])["Volumes"][0]["State"] == "available"
