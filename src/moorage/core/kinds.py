@@ -26,6 +26,9 @@ INTERNET_GATEWAY = "internet-gateway"
 ROUTE_TABLE = "route-table"
 KEY_PAIR = "key-pair"
 LAUNCH_TEMPLATE = "launch-template"
+VOLUME = "volume"
+SNAPSHOT = "snapshot"
+VOLUME_MODIFICATION = "volume-modification"
 
 # IAM (global: stored under the region "global")
 IAM_KIND_PREFIX = "iam-"

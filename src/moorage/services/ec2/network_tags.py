@@ -7,6 +7,7 @@ from __future__ import annotations
 from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from .ebs_tags import change_ebs_tags, ebs_tag_descriptions, require_ebs, split_ebs
 from .filters import filtered
 from .launched_instances import change_instance_tags, instance_tag_owners, launched_instances
 from .network import (
@@ -34,9 +35,12 @@ class NetworkTagOperations(NetworkStore):
         tags = params.get("Tags") or []
         merge_tags([], tags)  # checks keys before anything is written
         instance_ids, others = _split_instances(params["Resources"])
+        ebs, others = split_ebs(others)
         owners = instance_tag_owners(self.store, ctx, instance_ids)
+        require_ebs(self.store, ctx, ebs)
         for kind, resource in self._taggable(ctx, others):
             self._change(ctx, kind, resource, lambda spec: spec.update(Tags=merge_tags(spec["Tags"], tags)))
+        change_ebs_tags(self.store, ctx, ebs, lambda spec: spec.update(Tags=merge_tags(spec["Tags"], tags)))
         for instance, owner in owners.items():
             change_instance_tags(self.store, owner, instance, lambda current: current.update({t["Key"]: t.get("Value", "") for t in tags}))
         return {}
@@ -54,9 +58,12 @@ class NetworkTagOperations(NetworkStore):
             ]
 
         instance_ids, others = _split_instances(params["Resources"])
+        ebs, others = split_ebs(others)
         owners = instance_tag_owners(self.store, ctx, instance_ids)
+        require_ebs(self.store, ctx, ebs)
         for kind, resource in self._taggable(ctx, others):
             self._change(ctx, kind, resource, drop)
+        change_ebs_tags(self.store, ctx, ebs, drop)
 
         def drop_from(current: dict) -> None:
             for key in list(current):
@@ -77,7 +84,7 @@ class NetworkTagOperations(NetworkStore):
             {"Key": tag["Key"], "Value": tag["Value"], "ResourceId": instance["InstanceId"], "ResourceType": "instance"}
             for instance in node_group_instances(self.store, ctx.account, ctx.region) + launched_instances(self.store, ctx.account, ctx.region)
             for tag in instance["Tags"]
-        ]
+        ] + ebs_tag_descriptions(self.store, ctx)
         descriptions = filtered("DescribeTags", descriptions, params.get("Filters"))
         descriptions.sort(key=lambda d: (d["ResourceId"], d["Key"]))
         return page(params, descriptions, "Tags")

@@ -7,6 +7,7 @@ from ...core.errors import AwsError
 from ...core.regions import availability_zones
 from ...store import SqliteStore
 from ..base import Service, offset_page
+from .attachment_limits import with_ebs_attachment_limits
 from .filters import RESERVATION_FIELDS, filtered
 from .instance_profiles import pass_instance_profile_role
 from .instance_types import CATALOG, instance_type_info
@@ -19,7 +20,11 @@ from .network_tags import NetworkTagOperations
 from .nodegroup_instances import instances
 from .route_tables import RouteTableOperations
 from .security_groups import SecurityGroupOperations
+from .snapshots import SnapshotOperations
 from .subnets import SubnetOperations
+from .volume_attachments import VolumeAttachmentOperations
+from .volume_modifications import VolumeModificationOperations
+from .volumes import VolumeOperations, block_device_mappings
 from .vpcs import VpcOperations
 
 
@@ -35,7 +40,8 @@ def _select(items: list[dict], id_field: str, ids: list[str] | None, not_found_c
 
 class Ec2Service(
     VpcOperations, SubnetOperations, SecurityGroupOperations, InternetGatewayOperations, RouteTableOperations,
-    NetworkTagOperations, KeyPairOperations, LaunchTemplateOperations, Service,
+    NetworkTagOperations, KeyPairOperations, LaunchTemplateOperations, VolumeOperations, VolumeAttachmentOperations,
+    VolumeModificationOperations, SnapshotOperations, Service,
 ):
     name = "ec2"
 
@@ -74,6 +80,9 @@ class Ec2Service(
         found = [{k: v for k, v in i.items() if k not in RESERVATION_FIELDS}
                  for i in filtered("DescribeInstances", on_reservation, params.get("Filters"))]
         found.sort(key=lambda i: (i["LaunchTime"], reservation_of[i["InstanceId"]], i["InstanceId"]))
+        running = {i["InstanceId"] for i in found if i["State"]["Name"] == "running"}
+        volumes = block_device_mappings(self.store, ctx.account, ctx.region, running)
+        found = [{**i, "BlockDeviceMappings": volumes.get(i["InstanceId"], [])} for i in found]
         page, following = offset_page(found, params.get("NextToken"), params.get("MaxResults") or max(len(found), 1), _invalid_token)
         reservations: list[dict] = []
         for instance in page:  # the instances of one reservation, together, as EC2 lists them
@@ -129,7 +138,8 @@ class Ec2Service(
             selected = [CATALOG[name] for name in dict.fromkeys(names)]
         else:
             selected = list(CATALOG.values())
-        infos = filtered("DescribeInstanceTypes", [instance_type_info(it) for it in selected], params.get("Filters"))
+        infos = filtered("DescribeInstanceTypes", [with_ebs_attachment_limits(instance_type_info(it)) for it in selected],
+                         params.get("Filters"))
 
         # Pages of MaxResults (5-100, checked against the model by the gateway), 100 when not given.
         page, following = offset_page(infos, params.get("NextToken"), params.get("MaxResults") or 100, _invalid_token)
