@@ -38,6 +38,7 @@ RESOURCE_TYPES = {
     "image": {"arn": "arn:${Partition}:ec2:${Region}::image/${ImageId}", "keys": {}},
     "network-interface": {"arn": "arn:${Partition}:ec2:${Region}:${Account}:network-interface/${NetworkInterfaceId}", "keys": {}},
     "volume": {"arn": "arn:${Partition}:ec2:${Region}:${Account}:volume/${VolumeId}", "keys": {}},
+    "snapshot": {"arn": "arn:${Partition}:ec2:${Region}::snapshot/${SnapshotId}", "keys": {}},
     "key-pair": {"arn": "arn:${Partition}:ec2:${Region}:${Account}:key-pair/${KeyPairName}", "keys": {}},
     "launch-template": {"arn": "arn:${Partition}:ec2:${Region}:${Account}:launch-template/${LaunchTemplateId}", "keys": {}},
     "fleet": {"arn": "arn:${Partition}:ec2:${Region}:${Account}:fleet/${FleetId}", "keys": {}},
@@ -57,6 +58,7 @@ _BY_ID = {"id": "Resources[]", "types": {
     "i-": "instance", "vpc-": "vpc", "subnet-": "subnet", "sg-": "security-group", "igw-": "internet-gateway",
     "rtb-": "route-table", "ami-": "image", "eni-": "network-interface", "vol-": "volume", "lt-": "launch-template",
     "fleet-": "fleet",
+    "snap-": "snapshot",
 }}
 _LAUNCH = [
     {"type": "instance", "ids": {"InstanceId": "=*"},
@@ -126,6 +128,22 @@ OPERATIONS = {
     "DeleteLaunchTemplateVersions": {"resources": [{"type": "launch-template", "ids": {"LaunchTemplateId": "LaunchTemplateId|=*"}}]},
     "DescribeLaunchTemplates": {},
     "DescribeLaunchTemplateVersions": {},
+    # EBS volumes and snapshots
+    "CreateVolume": {"resources": [{"type": "volume", "ids": {"VolumeId": "=*"}}], "keys": {**_REQUEST_TAGS,
+                     "ec2:VolumeType": "VolumeType", "ec2:VolumeSize": "Size", "ec2:Encrypted": "Encrypted",
+                     "ec2:AvailabilityZone": "AvailabilityZone"}},
+    "AttachVolume": {"resources": [{"type": "instance", "ids": {"InstanceId": "InstanceId"}},
+                                   {"type": "volume", "ids": {"VolumeId": "VolumeId"}}]},
+    "DetachVolume": {"resources": [{"type": "instance", "ids": {"InstanceId": "InstanceId|=*"}},
+                                   {"type": "volume", "ids": {"VolumeId": "VolumeId"}}]},
+    "DeleteVolume": {"resources": [{"type": "volume", "ids": {"VolumeId": "VolumeId"}}]},
+    "ModifyVolume": {"resources": [{"type": "volume", "ids": {"VolumeId": "VolumeId"}}]},
+    "DescribeVolumes": {},
+    "DescribeVolumesModifications": {},
+    "CreateSnapshot": {"resources": [{"type": "snapshot", "ids": {"SnapshotId": "=*"}},
+                                     {"type": "volume", "ids": {"VolumeId": "VolumeId"}}], "keys": _REQUEST_TAGS},
+    "DeleteSnapshot": {"resources": [{"type": "snapshot", "ids": {"SnapshotId": "SnapshotId"}}]},
+    "DescribeSnapshots": {},
     "GetLaunchTemplateData": {"resources": [{"type": "instance", "ids": {"InstanceId": "InstanceId"}}]},
     "DescribeImages": {},
 }

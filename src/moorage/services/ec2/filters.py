@@ -437,6 +437,8 @@ FILTERS: dict[str, dict[str, Any]] = {
     "DescribeKeyPairs": KEY_PAIR_FILTERS,
     "DescribeLaunchTemplates": LAUNCH_TEMPLATE_FILTERS,
     "DescribeLaunchTemplateVersions": LAUNCH_TEMPLATE_VERSION_FILTERS,
+    # EBS's tables live beside their views and are added here by volumes.py, snapshots.py and
+    # volume_modifications.py when they are imported (they import this module, not the other way round).
 }
 VIEW_SHAPES = {
     "DescribeVpcs": "Vpc", "DescribeSubnets": "Subnet", "DescribeSecurityGroups": "SecurityGroup",
@@ -444,6 +446,7 @@ VIEW_SHAPES = {
     "DescribeInstances": "Instance", "DescribeAvailabilityZones": "AvailabilityZone",
     "DescribeInstanceTypes": "InstanceTypeInfo", "DescribeKeyPairs": "KeyPairInfo",
     "DescribeLaunchTemplates": "LaunchTemplate", "DescribeLaunchTemplateVersions": "LaunchTemplateVersion",
+    "DescribeVolumes": "Volume", "DescribeSnapshots": "Snapshot", "DescribeVolumesModifications": "VolumeModification",
 }
 
 

@@ -16,7 +16,8 @@ from ...core.context import RequestContext
 from ...core.errors import AwsError
 from ...core.kinds import SNAPSHOT
 from ...store import Conflict, Key
-from ..base import match_filters
+from ..base import TAG_PREFIX, match_filters
+from .filters import FILTERS
 from .network_ops import page, tags_to_create
 from .volume_states import snapshot_state, volume_created
 from .volumes import EbsStore, check_page_size, check_snapshot_id, iso, iso_text, snapshot_record
@@ -48,16 +49,20 @@ SNAPSHOT_FILTERS: dict[str, Callable[[dict], Any]] = {
     "description": lambda s: s["Description"],
     "encrypted": lambda s: s["Encrypted"],
     "owner-id": lambda s: s["OwnerId"],
+    "owner-alias": lambda s: [],  # only Amazon's own snapshots have an alias
+    "transfer-type": lambda s: [],  # only snapshot copies have one
     "progress": lambda s: s["Progress"],
     "snapshot-id": lambda s: s["SnapshotId"],
     "start-time": lambda s: iso_text(s["StartTime"].timestamp()),
     "status": lambda s: s["State"],
     "storage-tier": lambda s: s["StorageTier"],
+    TAG_PREFIX: None,  # tag:<key>
     "tag-key": lambda s: [t["Key"] for t in s["Tags"]],
     "tag-value": lambda s: [t["Value"] for t in s["Tags"]],
     "volume-id": lambda s: s["VolumeId"],
     "volume-size": lambda s: s["VolumeSize"],
 }
+FILTERS["DescribeSnapshots"] = SNAPSHOT_FILTERS
 
 
 class SnapshotOperations(EbsStore):

@@ -25,6 +25,7 @@ from ...core.errors import AwsError
 from ...core.kinds import VOLUME_MODIFICATION
 from ...store import AlreadyExists, Conflict, Key
 from ..base import match_filters
+from .filters import FILTERS
 from .network_ops import page
 from .volume_states import modification_end, modification_state, volume_created
 from .volume_types import check_settings
@@ -73,13 +74,16 @@ MODIFICATION_FILTERS: dict[str, Callable[[dict], Any]] = {
     "target-volume-type": lambda m: m["TargetVolumeType"],
     "target-throughput": lambda m: m.get("TargetThroughput"),
     "target-multi-attach-enabled": lambda m: m["TargetMultiAttachEnabled"],
+    "targetMultiAttachEnabled": lambda m: m["TargetMultiAttachEnabled"],  # the spelling the API reference lists
     "original-size": lambda m: m["OriginalSize"],
     "original-iops": lambda m: m.get("OriginalIops"),
     "original-volume-type": lambda m: m["OriginalVolumeType"],
     "original-throughput": lambda m: m.get("OriginalThroughput"),
     "original-multi-attach-enabled": lambda m: m["OriginalMultiAttachEnabled"],
+    "originalMultiAttachEnabled": lambda m: m["OriginalMultiAttachEnabled"],
     "start-time": lambda m: iso_text(m["StartTime"].timestamp()),
 }
+FILTERS["DescribeVolumesModifications"] = MODIFICATION_FILTERS
 
 
 class VolumeModificationOperations(EbsStore):

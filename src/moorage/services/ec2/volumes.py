@@ -21,7 +21,8 @@ from ...core.errors import AwsError
 from ...core.kinds import SNAPSHOT, VOLUME, VOLUME_MODIFICATION
 from ...core.regions import availability_zones, partition
 from ...store import AlreadyExists, Conflict, Key, NotFound
-from ..base import match_filters
+from ..base import TAG_PREFIX, match_filters
+from .filters import FILTERS
 from .launched_instances import launched_instances
 from .network_ops import page, tags_to_create
 from .nodegroup_instances import instances as node_group_instances
@@ -167,9 +168,12 @@ VOLUME_FILTERS: dict[str, Callable[[dict], Any]] = {
     "encrypted": lambda v: v["Encrypted"],
     "fast-restored": lambda v: v["FastRestored"],
     "multi-attach-enabled": lambda v: v["MultiAttachEnabled"],
+    "operator.managed": lambda v: False,  # no volume is managed by another service (EKS Auto Mode's would be)
+    "operator.principal": lambda v: [],
     "size": lambda v: v["Size"],
     "snapshot-id": lambda v: v["SnapshotId"],
     "status": lambda v: v["State"],
+    TAG_PREFIX: None,  # tag:<key>
     "tag-key": lambda v: [t["Key"] for t in v["Tags"]],
     "tag-value": lambda v: [t["Value"] for t in v["Tags"]],
     "volume-id": lambda v: v["VolumeId"],
@@ -177,6 +181,7 @@ VOLUME_FILTERS: dict[str, Callable[[dict], Any]] = {
     "iops": lambda v: v.get("Iops"),
     "throughput": lambda v: v.get("Throughput"),
 }
+FILTERS["DescribeVolumes"] = VOLUME_FILTERS
 
 
 class EbsStore:
