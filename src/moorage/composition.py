@@ -51,6 +51,7 @@ from .infra.toolchain.catalog import ETCD_VERSION, Binary
 from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
 from .services.autoscaling.service import AutoScalingService
 from .services.ec2.service import Ec2Service
+from .services.eks.addon_versions import versions_of
 from .services.eks.aws_auth import AWS_AUTH_PATH, parse_aws_auth
 from .services.eks.identity import ClusterIdentities
 from .services.eks.oidc_issuer import ClusterIssuers
@@ -75,6 +76,11 @@ def cluster_key_for_process(name: str) -> Key | None:
     if len(parts) != 4 or len(parts[2]) < 38:
         return None
     return Key(parts[0], parts[1], CLUSTER, parts[2][:-37])
+
+
+def compatible_addon_versions(name: str, minor: str) -> list[str]:
+    """The add-on catalogue's versions of ``name`` that run on Kubernetes ``minor`` (for upgrade insights)."""
+    return [v.version for v in versions_of(name) if v.compatible_with(minor)]
 
 
 class Frontend:
@@ -210,7 +216,8 @@ class Moorage(Frontend):
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)
-        insights = InsightsReconciler(self.store, self._admin_credentials, self._audit_log)
+        insights = InsightsReconciler(self.store, self._admin_credentials, self._audit_log,
+                                      addon_compatibility=compatible_addon_versions)
         addons = AddonReconciler(self.store, self.reconciler, ready_timeout=self.config.addon_ready_timeout)
         self_managed_addons = SelfManagedAddons(self.store, self.reconciler)
         self.controllers = [Controller.of(r) for r in (

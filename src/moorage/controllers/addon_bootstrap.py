@@ -17,6 +17,7 @@ import logging
 from ..core.kinds import ADDON, CLUSTER
 from ..services.eks.addon_manifests import render
 from ..services.eks.addon_versions import default_version
+from ..services.eks.version_updates import running_version
 from ..store import Key, SqliteStore
 from .addons import apply_object, bootstrap_setting, cluster_inputs
 from .clusters import ClusterReconciler
@@ -52,9 +53,9 @@ class SelfManagedAddons:
             for name in BOOTSTRAPPED_ADDONS:
                 if self.store.get(Key(key.account, key.region, ADDON, f"{key.name}/{name}")) is not None:
                     continue  # already asked for as an EKS add-on: that one installs it (it waits for this pass)
-                version = default_version(name, cluster.spec["version"])
+                version = default_version(name, running_version(cluster))
                 if version is None:
-                    log.warning("no %s version for Kubernetes %s: not bootstrapped", name, cluster.spec["version"])
+                    log.warning("no %s version for Kubernetes %s: not bootstrapped", name, running_version(cluster))
                     continue
                 for obj in render(version, region=key.region, cluster=cluster_inputs(cluster), values=None):
                     await apply_object(kube, obj, "OVERWRITE", manager=FIELD_MANAGER)

@@ -36,6 +36,7 @@ from ..services.eks.insight_checks import (
     image_tag,
 )
 from ..services.eks.insights import COMPLETED_MESSAGE, insight_key, refresh_due, refresh_pending
+from ..services.eks.version_updates import running_version
 from ..store import AlreadyExists, Conflict, Key, Record, SqliteStore
 from .runtime import Watch
 
@@ -146,7 +147,7 @@ class InsightsReconciler:
                 return 0.0
         now = time.time()
         wait = refresh_due(record, now)
-        if record.status.get("clusterVersion") not in (None, cluster.spec["version"]):
+        if record.status.get("clusterVersion") not in (None, running_version(cluster)):
             wait = 0.0  # the control plane moved to another minor: the insights are about the one after it
         refresh = record.status.get("refresh") or {}
         if not wait and refresh.get("status") == "FAILED" and not refresh_pending(record):
@@ -172,7 +173,7 @@ class InsightsReconciler:
             record,
             insights=insights,
             lastRefreshTime=now,
-            clusterVersion=cluster.spec["version"],
+            clusterVersion=running_version(cluster),
             usage=usage,
             auditPosition=position.as_dict(),
             refresh={"status": "COMPLETED", "message": COMPLETED_MESSAGE, "startedAt": started, "endedAt": now,
@@ -183,7 +184,7 @@ class InsightsReconciler:
 
     async def observe(self, cluster: Record, record: Record) -> tuple[Observation, AuditPosition, dict]:
         spec = cluster.spec
-        observation = Observation(spec["id"], spec["arn"], spec["version"], kubelets=None, kube_proxies=None,
+        observation = Observation(spec["id"], spec["arn"], running_version(cluster), kubelets=None, kube_proxies=None,
                                   deprecated=None, health_issues=list(cluster.status.get("healthIssues") or []))
         observation.addons = [
             InstalledAddon(a.spec.get("addonName", ""), a.spec.get("addonVersion", ""), a.spec.get("addonArn"))

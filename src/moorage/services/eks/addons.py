@@ -24,6 +24,7 @@ from . import addon_configuration, names
 from .addon_versions import AddonVersion, addon_info, catalog, default_version, find_version, version_order, versions_of
 from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, update_view, validate_tags
 from .pod_identity import ROLE_ARN_RE, PodIdentityAssociations, association_key
+from .version_updates import running_version
 
 # Add-ons EKS moves at most one minor version per update.
 ONE_MINOR_AT_A_TIME = {"vpc-cni": "VPC-CNI", "eks-pod-identity-agent": "EKS Pod Identity Agent"}
@@ -165,7 +166,7 @@ class Addons:
             if token and existing.spec.get("_token") == token and existing.spec.get("_fingerprint") == fingerprint(params):
                 return addon_view(existing)
             raise AwsError("ResourceInUseException", "Addon already exists.", extra_fields=_fields(cluster_name, name))
-        version = self._version(name, params.get("addonVersion"), cluster.spec["version"], cluster_name)
+        version = self._version(name, params.get("addonVersion"), running_version(cluster), cluster_name)
         if version.not_installable:
             raise invalid(version.not_installable, cluster_name, name)
         namespace = (params.get("namespaceConfig") or {}).get("namespace")
@@ -240,7 +241,7 @@ class Addons:
         current = find_version(name, record.spec["addonVersion"])
         version = current
         if params.get("addonVersion") and params["addonVersion"] != record.spec["addonVersion"]:
-            version = self._version(name, params["addonVersion"], cluster.spec["version"], cluster_name)
+            version = self._version(name, params["addonVersion"], running_version(cluster), cluster_name)
             if name in ONE_MINOR_AT_A_TIME and current is not None:
                 if abs(version_order(version.version)[1] - version_order(current.version)[1]) > 1 or \
                         version_order(version.version)[0] != version_order(current.version)[0]:
