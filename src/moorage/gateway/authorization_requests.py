@@ -252,7 +252,7 @@ def _view(table: ServiceTable, type_name: str, ref: dict, ids: dict, ctx: Reques
           wants: Callable[[str], bool], force: bool) -> dict | None:
     resource_type = table.resource_types[type_name]
     finder = FINDERS.get(ref.get("finder") or resource_type.get("finder") or "")
-    if finder is None or store is None or any(v == "*" for v in ids.values()):
+    if finder is None or store is None or "*" in ids.values():
         return None
     if not force and not any(wants(key) for key in resource_type.get("keys") or {}):
         return None

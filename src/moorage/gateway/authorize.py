@@ -71,6 +71,7 @@ class Authorizer:
     def __init__(self, store: SqliteStore):
         self.store = store
         self._cache: dict[str, Permissions] = {}
+        self._principal_contexts: dict[tuple, tuple[Permissions, NormalisedContext]] = {}
 
     def require_pass_role(self, ctx: RequestContext, role_arn: str, service: str, protocol: str) -> None:
         require_pass_role(ctx, role_arn, service, protocol)
@@ -150,6 +151,31 @@ class Authorizer:
             context[f"aws:PrincipalTag/{key}"] = value
         return context
 
+    def _normalised_context(self, ctx: RequestContext, permissions: Permissions) -> NormalisedContext:
+        """context_for(), normalised: the caller's part once per (permissions, credentials), the
+        connection's and the clock's per call."""
+        principal = ctx.principal
+        assert principal is not None
+        key = (id(permissions), principal.arn, principal.access_key_id)
+        static = self._principal_contexts.get(key)
+        if static is None or static[0] is not permissions:
+            whole = normalised(self.context_for(ctx, permissions))
+            for name in _PER_CALL_KEYS:
+                whole.pop(name, None)
+            if len(self._principal_contexts) > 10_000:
+                self._principal_contexts.clear()
+            static = self._principal_contexts[key] = (permissions, whole)
+        now = int(time.time())
+        context = NormalisedContext(static[1])
+        context.update({
+            "aws:currenttime": _current_time(now), "aws:epochtime": str(now),
+            "aws:securetransport": "true" if ctx.secure_transport else "false",
+            "aws:requestedregion": ctx.region, "aws:viaawsservice": "false",
+        })
+        if ctx.source_ip:
+            context["aws:sourceip"] = ctx.source_ip
+        return context
+
     def decide(
         self,
         ctx: RequestContext,
@@ -197,7 +223,7 @@ class Authorizer:
             return
         action = row.get("action") or f"{table.prefix}:{operation}"
         permissions = self.permissions(source_arn(principal))
-        context = normalised(self.context_for(ctx, permissions))
+        context = self._normalised_context(ctx, permissions)
         for resource in self.requests_of(ctx, service, operation, params, permissions):
             decision, request, policy_type = self._decide(ctx, permissions, context, action, resource.arn, resource.keys)
             if decision is not Decision.ALLOW:
@@ -230,6 +256,10 @@ def operation_resources(service: str, operation: str, params: dict, ctx: Request
     """The ARNs a call is authorized on, as its row forms them from the request alone (no store)."""
     table = TABLES[service]
     return {r.arn for r in resource_requests(table, table.operations[operation], params, ctx, None, lambda key: False)}
+
+
+# The global keys context_for() takes from the connection and the clock, not from the caller.
+_PER_CALL_KEYS = ("aws:currenttime", "aws:epochtime", "aws:securetransport", "aws:requestedregion", "aws:viaawsservice", "aws:sourceip")
 
 
 @lru_cache(maxsize=4)
