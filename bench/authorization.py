@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def main() -> None:
             ("ec2 TerminateInstances (aws:ResourceTag: the instance read)", lambda: authorizer.authorize_call(tagged, "ec2", "ec2", "TerminateInstances", {"InstanceIds": [instance_id]})),
         ]
         rows = []
+        load = os.getloadavg()[0]
         for name, call in cases:
             p50, p90, p99 = measure(call, args.requests)
             rows.append(f"| {name} | {p50:.1f} | {p90:.1f} | {p99:.1f} |")
@@ -111,7 +113,9 @@ the user also has an inline policy on aws:ResourceTag, so the instance is read. 
 |---|---|---|---|
 {chr(10).join(rows)}
 
-Target: p99 ≤ 50 µs for a request that needs no stored resource (the first row).
+Target: p99 ≤ 50 µs for a request that needs no stored resource (the first row). The machine's 1-minute
+load average when the run began: {load:.1f} on {os.cpu_count()} cores (other work shares them; p99 is then
+the scheduler's, not the authorizer's).
 """
     write_section("Authorization cost per request", body)
 
