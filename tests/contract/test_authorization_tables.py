@@ -9,7 +9,7 @@ import pytest
 
 from ..conftest import ACCOUNT_ID
 
-REGION = "ap-southeast-2"  # apart from the other contract tests' resources
+REGION = "ca-central-1"  # apart from the other contract tests' resources
 
 
 def document(*statements: dict) -> str:

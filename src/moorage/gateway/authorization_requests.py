@@ -27,6 +27,7 @@ class ResourceRequest:
     arn: str
     resource_type: str | None
     keys: dict[str, Any] = field(default_factory=dict)
+    read_store: bool = False  # a finder was asked: the answer depends on stored state
 
 
 # --- sources: paths into the request's parameters ----------------------------------------------------
@@ -203,8 +204,8 @@ def _resolve(table: ServiceTable, ref: dict, params: dict, ctx: RequestContext, 
                 yield ResourceRequest(str(arn), None), None
                 continue
             type_name, ids = typed
-            view = _view(table, type_name, ref, ids, ctx, store, wants, force=False)
-            yield ResourceRequest(str(arn), type_name, _resource_keys(table, type_name, view, ref, params)), view
+            view, read = _view(table, type_name, ref, ids, ctx, store, wants, force=False)
+            yield ResourceRequest(str(arn), type_name, _resource_keys(table, type_name, view, ref, params), read), view
         return
     if "id" in ref:
         for resource in values(params, ref["id"]):
@@ -237,7 +238,7 @@ def _typed(table: ServiceTable, type_name: str, ref: dict, ids: dict, params: di
             names[name] = ids[name] = fill(value, names)
     template = resource_type["arn"]
     missing = [h for h in holders(template) if h not in names]
-    view = _view(table, type_name, ref, ids, ctx, store, wants, force=bool(missing))
+    view, read = _view(table, type_name, ref, ids, ctx, store, wants, force=bool(missing))
     if view is not None and view.get("arn"):
         arn = view["arn"]
     else:
@@ -245,18 +246,19 @@ def _typed(table: ServiceTable, type_name: str, ref: dict, ids: dict, params: di
         for name, value in (resource_type.get("defaults") or {}).items():
             names.setdefault(name, value)
         arn = fill(template, names)
-    yield ResourceRequest(arn, type_name, _resource_keys(table, type_name, view, ref, params)), view
+    yield ResourceRequest(arn, type_name, _resource_keys(table, type_name, view, ref, params), read), view
 
 
 def _view(table: ServiceTable, type_name: str, ref: dict, ids: dict, ctx: RequestContext, store: SqliteStore | None,
-          wants: Callable[[str], bool], force: bool) -> dict | None:
+          wants: Callable[[str], bool], force: bool) -> tuple[dict | None, bool]:
+    """(the stored resource's view or None, whether the store was asked)."""
     resource_type = table.resource_types[type_name]
     finder = FINDERS.get(ref.get("finder") or resource_type.get("finder") or "")
-    if finder is None or store is None or any(v == "*" for v in ids.values()):
-        return None
+    if finder is None or store is None or "*" in ids.values():
+        return None, False
     if not force and not any(wants(key) for key in resource_type.get("keys") or {}):
-        return None
-    return finder(store, ctx, ids)
+        return None, False
+    return finder(store, ctx, ids), True
 
 
 def _resource_keys(table: ServiceTable, type_name: str, view: dict | None, ref: dict, params: dict) -> dict[str, Any]:

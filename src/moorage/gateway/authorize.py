@@ -71,6 +71,8 @@ class Authorizer:
     def __init__(self, store: SqliteStore):
         self.store = store
         self._cache: dict[str, Permissions] = {}
+        self._principal_contexts: dict[tuple, tuple[Permissions, NormalisedContext]] = {}
+        self._requests: dict[tuple, tuple[Permissions, list[ResourceRequest]]] = {}
 
     def require_pass_role(self, ctx: RequestContext, role_arn: str, service: str, protocol: str) -> None:
         require_pass_role(ctx, role_arn, service, protocol)
@@ -150,6 +152,31 @@ class Authorizer:
             context[f"aws:PrincipalTag/{key}"] = value
         return context
 
+    def _normalised_context(self, ctx: RequestContext, permissions: Permissions) -> NormalisedContext:
+        """context_for(), normalised: the caller's part once per (permissions, credentials), the
+        connection's and the clock's per call."""
+        principal = ctx.principal
+        assert principal is not None
+        key = (id(permissions), principal.arn, principal.access_key_id)
+        static = self._principal_contexts.get(key)
+        if static is None or static[0] is not permissions:
+            whole = normalised(self.context_for(ctx, permissions))
+            for name in _PER_CALL_KEYS:
+                whole.pop(name, None)
+            if len(self._principal_contexts) > 10_000:
+                self._principal_contexts.clear()
+            static = self._principal_contexts[key] = (permissions, whole)
+        now = int(time.time())
+        context = NormalisedContext(static[1])
+        context.update({
+            "aws:currenttime": _current_time(now), "aws:epochtime": str(now),
+            "aws:securetransport": "true" if ctx.secure_transport else "false",
+            "aws:requestedregion": ctx.region, "aws:viaawsservice": "false",
+        })
+        if ctx.source_ip:
+            context["aws:sourceip"] = ctx.source_ip
+        return context
+
     def decide(
         self,
         ctx: RequestContext,
@@ -197,7 +224,7 @@ class Authorizer:
             return
         action = row.get("action") or f"{table.prefix}:{operation}"
         permissions = self.permissions(source_arn(principal))
-        context = normalised(self.context_for(ctx, permissions))
+        context = self._normalised_context(ctx, permissions)
         for resource in self.requests_of(ctx, service, operation, params, permissions):
             decision, request, policy_type = self._decide(ctx, permissions, context, action, resource.arn, resource.keys)
             if decision is not Decision.ALLOW:
@@ -216,9 +243,18 @@ class Authorizer:
                 text += "\n".join(principal.policies).lower()
             if ":user/" in principal.arn:
                 caller_user = principal.arn
-        return resource_requests(
+        memo_key = _memo_key(service, operation, ctx, caller_user, permissions, params)
+        if memo_key is not None and (memo := self._requests.get(memo_key)) is not None and memo[0] is permissions:
+            return memo[1]
+        requests = resource_requests(
             table, table.operations[operation], params, ctx, self.store, lambda key: key.lower() in text, caller_user
         )
+        # What the row forms from the request alone (nothing stored was read) is the same next time.
+        if memo_key is not None and not any(r.read_store for r in requests):
+            if len(self._requests) > 10_000:
+                self._requests.clear()
+            self._requests[memo_key] = (permissions, requests)
+        return requests
 
     def resource_of(self, ctx: RequestContext, service: str, operation: str, params: dict) -> tuple[str, dict]:
         """The first resource a call is authorized on (its ARN) and the condition keys it supplies."""
@@ -230,6 +266,25 @@ def operation_resources(service: str, operation: str, params: dict, ctx: Request
     """The ARNs a call is authorized on, as its row forms them from the request alone (no store)."""
     table = TABLES[service]
     return {r.arn for r in resource_requests(table, table.operations[operation], params, ctx, None, lambda key: False)}
+
+
+def _memo_key(service: str, operation: str, ctx: RequestContext, caller_user: str | None,
+              permissions: Permissions | None, params: dict) -> tuple | None:
+    """A key for requests_of()'s answer when the request's parameters are flat scalars (DescribeCluster's
+    name, ...); None otherwise. The permissions are part of it: they say which keys a policy reads."""
+    if permissions is None or len(params) > 8:
+        return None
+    items = []
+    for name, value in params.items():
+        if type(value) not in (str, int, bool):
+            return None
+        items.append((name, value))
+    key_id = ctx.principal.access_key_id if ctx.principal is not None else ""
+    return (service, operation, ctx.region, ctx.account, caller_user, key_id, id(permissions), tuple(sorted(items)))
+
+
+# The global keys context_for() takes from the connection and the clock, not from the caller.
+_PER_CALL_KEYS = ("aws:currenttime", "aws:epochtime", "aws:securetransport", "aws:requestedregion", "aws:viaawsservice", "aws:sourceip")
 
 
 @lru_cache(maxsize=4)

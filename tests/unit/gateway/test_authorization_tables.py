@@ -384,3 +384,15 @@ def test_tagging_operations_read_the_tags_of_the_arn_they_name(store, iam):
 def test_an_operation_without_a_row_is_refused(store, iam):
     caller = Caller(store, iam, "anyone", policy(allow()))
     assert "no authorization row" in caller.denied("eks", "SomeFutureOperation", {})
+
+
+def test_remembered_resources_follow_policy_changes(store, iam):
+    """A call's resources are remembered only while the caller's policies are the same: a policy that
+    starts reading aws:ResourceTag makes the next call read the resource's tags."""
+    store.create(Key(ACCOUNT, REGION, "cluster", "prod"), {"name": "prod", "tags": {"team": "red"}})
+    caller = Caller(store, iam, "memo", policy(allow("eks:*")))
+    caller.call("eks", "DescribeCluster", {"name": "prod"})
+    caller.call("eks", "DescribeCluster", {"name": "prod"})
+    iam.PutUserPolicy(root(), {"UserName": "memo", "PolicyName": "guard", "PolicyDocument": policy(
+        deny("eks:*", "*", Condition={"StringEquals": {"aws:ResourceTag/team": "red"}}))})
+    assert "explicit deny" in caller.denied("eks", "DescribeCluster", {"name": "prod"})

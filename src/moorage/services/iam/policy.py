@@ -29,18 +29,19 @@ def explain(
     """evaluate() plus which kind of policy decided a denial ("identity-based" or
     "resource-based"), for denial_message()."""
     action, resource, context = request._action, request.resource, request._context
-    for policy in identity_policies:
-        for statement in policy.denies:
-            if statement.applies(action, resource, context):
+    candidates = [policy.candidates(action) for policy in identity_policies]
+    for denies, _ in candidates:
+        for statement in denies:
+            if statement.applies_to(resource, context):
                 return Decision.EXPLICIT_DENY, "identity-based"
     caller = _request_caller(request) if resource_policy is not None else None
     if resource_policy is not None:
         for statement in resource_policy.denies:
             if statement.principal_match(caller) and statement.applies(action, resource, context):
                 return Decision.EXPLICIT_DENY, "resource-based"
-    for policy in identity_policies:
-        for statement in policy.allows:
-            if statement.applies(action, resource, context):
+    for _, allows in candidates:
+        for statement in allows:
+            if statement.applies_to(resource, context):
                 return Decision.ALLOW, ""
     if resource_policy is not None:
         for statement in resource_policy.allows:

@@ -48,9 +48,17 @@ class _Statement:
             return _DIRECT_MATCH if level == _NO_MATCH else _NO_MATCH
         return level
 
+    def admits(self, action: str) -> bool:
+        """Whether Action (or NotAction) lets this statement apply to the (lowercased) action."""
+        return self.actions(action) != self.not_action
+
     def applies(self, action: str, resource: str, context: dict) -> bool:
         if self.actions(action) == self.not_action:
             return False
+        return self.applies_to(resource, context)
+
+    def applies_to(self, resource: str, context: dict) -> bool:
+        """The Resource/NotResource and Condition test, for a statement that admits the action."""
         if self.resources is not None:
             hit = any(r.matches(resource, context) for r in self.resources)
             if hit == self.not_resource:
@@ -71,6 +79,20 @@ class Policy:
     statements: tuple[_Statement, ...]
     allows: tuple[_Statement, ...] = field(repr=False)
     denies: tuple[_Statement, ...] = field(repr=False)
+    # (denies, allows) whose Action/NotAction admit an action, by lowercased action: which
+    # statements can apply never depends on anything else, so it is worked out once per action.
+    _by_action: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def candidates(self, action: str) -> tuple[tuple[_Statement, ...], tuple[_Statement, ...]]:
+        found = self._by_action.get(action)
+        if found is None:
+            found = (
+                tuple(s for s in self.denies if s.admits(action)),
+                tuple(s for s in self.allows if s.admits(action)),
+            )
+            if len(self._by_action) < 1024:
+                self._by_action[action] = found
+        return found
 
     def principals(self) -> list[tuple[str, str]]:
         """(type, value) of every Principal/NotPrincipal entry, e.g. ("AWS", "arn:aws:iam::...")."""
