@@ -259,3 +259,43 @@ def test_a_new_control_plane_that_fails_rolls_back_by_itself(tmp_path, kubectl):
     finally:
         moorage.stop()
         kill_leftovers(tmp_path)
+
+
+def test_blocked_evictions_fail_the_node_group_update_unless_forced(tmp_path, kubectl):
+    moorage = start_moorage(tmp_path / "data", extra_env={"MOORAGE_POD_EVICTION_TIMEOUT": "3"})
+    try:
+        eks, subnets, env = make_cluster(moorage, tmp_path)
+        eks.create_nodegroup(clusterName="up", nodegroupName="ng1", subnets=subnets[:1], nodeRole=NODE_ROLE,
+                             scalingConfig={"minSize": 1, "maxSize": 2, "desiredSize": 1})
+        eks.get_waiter("nodegroup_active").wait(clusterName="up", nodegroupName="ng1", WaiterConfig=FAST)
+        run_ok(env, kubectl, "create", "deployment", "db", "--image=nginx", "--replicas=1")
+        run_ok(env, kubectl, "create", "poddisruptionbudget", "db", "--selector=app=db", "--min-available=1")
+        wait_for(lambda: kubectl_json(kubectl, env, "get", "deployment", "db")["status"].get("readyReplicas") == 1)
+        old_release = eks.describe_nodegroup(clusterName="up", nodegroupName="ng1")["nodegroup"]["releaseVersion"]
+        image_label = "eks.amazonaws.com/nodegroup-image"
+        old_image = kubectl_json(kubectl, env, "get", "nodes")["items"][0]["metadata"]["labels"][image_label]
+        newer = f"{patch_version(OLD)}-20261101"
+        older = f"{patch_version(OLD)}-20261015"
+        target = older if old_release == newer else newer
+        update = eks.update_nodegroup_version(clusterName="up", nodegroupName="ng1", releaseVersion=target)["update"]
+        finished = wait_update(eks, "up", update["id"], nodegroup="ng1", timeout=120)
+        assert finished["status"] == "Failed"
+        assert finished["errors"][0]["errorCode"] == "PodEvictionFailure"
+        assert finished["errors"][0]["errorMessage"] == (
+            "Reached max retries while trying to evict pods from nodes in node group ng1")
+        # The group stays on its release; the old node takes pods again; the surge goes.
+        wait_for(lambda: len(kubectl_json(kubectl, env, "get", "nodes")["items"]) == 1)
+        group = eks.describe_nodegroup(clusterName="up", nodegroupName="ng1")["nodegroup"]
+        assert (group["releaseVersion"], group["status"]) == (old_release, "ACTIVE")
+        assert not kubectl_json(kubectl, env, "get", "nodes")["items"][0]["spec"].get("unschedulable")
+
+        forced = eks.update_nodegroup_version(clusterName="up", nodegroupName="ng1", releaseVersion=target, force=True)["update"]
+        finished = wait_update(eks, "up", forced["id"], nodegroup="ng1", timeout=120)
+        assert finished["status"] == "Successful", finished
+        nodes = kubectl_json(kubectl, env, "get", "nodes")["items"]
+        assert len(nodes) == 1 and nodes[0]["metadata"]["labels"][image_label] != old_image  # the new release's AMI
+        assert eks.describe_nodegroup(clusterName="up", nodegroupName="ng1")["nodegroup"]["releaseVersion"] == target
+        wait_for(lambda: kubectl_json(kubectl, env, "get", "deployment", "db")["status"].get("readyReplicas") == 1)
+    finally:
+        moorage.stop()
+        kill_leftovers(tmp_path)
