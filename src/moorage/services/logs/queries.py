@@ -1,0 +1,4 @@
+"""placeholder"""
+class Queries:
+    def __init__(self, groups, streams):
+        pass
