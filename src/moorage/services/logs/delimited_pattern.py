@@ -52,7 +52,7 @@ def split_pattern_fields(body: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def parse_conditions(text: str):
+def parse_conditions(text: str, name: str = ""):
     """Conditions of one field as [[(op, value)...]...]: an OR of ANDs."""
     groups, current, i = [], [], 0
     while i < len(text):
@@ -66,12 +66,15 @@ def parse_conditions(text: str):
             raise PatternError(f"Numeric comparison {op} needs a number")
         current.append((op, value, numeric))
         i = found.end()
-        if text.startswith("&&", i):
-            i += 2
-        elif text.startswith("||", i):
+        joined = text.startswith("&&", i) or text.startswith("||", i)
+        if text.startswith("||", i):
             groups.append(current)
             current = []
+        if joined:
             i += 2
+            repeated = re.match(rf"\s*{re.escape(name)}(?=\s*[!=<>])", text[i:]) if name else None
+            if repeated:  # `status=200 || status=404`: the field may be named again
+                i += repeated.end()
         elif i < len(text):
             raise PatternError(f"Invalid condition {text[i:]}")
     groups.append(current)
@@ -100,7 +103,7 @@ def parse_delimited_pattern(body: str, original: str) -> Pattern:
         name, rest = found.groups()
         if name == "..." and rest.strip():
             raise PatternError("An ellipsis takes no condition")
-        fields.append((name, parse_conditions(rest) if rest.strip() else None))
+        fields.append((name, parse_conditions(rest, name) if rest.strip() else None))
     names = [n for n, _ in fields if n != "..."]
     if len(set(names)) != len(names):
         raise PatternError("Field names must be unique")

@@ -52,8 +52,10 @@ def compile_pattern(text: str) -> Pattern:
 
 def parse(text: str) -> Pattern:
     stripped = text.strip()
-    if not stripped or stripped == '""':
+    if not stripped:
         return Pattern(lambda message: True, ("", ()), True, text)
+    if stripped == '""':
+        raise PatternError("Invalid character(s) in term '\"\"'")
     if stripped.startswith("{"):
         from .json_pattern import parse_json_pattern
 

@@ -108,6 +108,8 @@ class Parser:
             raise PatternError(f"Expected a comparison after {text}")
         kind, value = self.take()
         if kind == "string":
+            if op not in ("=", "!="):
+                raise PatternError(f"Numeric comparison {op} needs a number")
             return ("cmp", parts, op, "string", json.loads(value))
         if kind != "word":
             raise PatternError(f"Expected a value after {op}")
