@@ -149,7 +149,7 @@ class LogEventStore:
         return {row[0]: StreamFigures(*row[1:]) for row in rows}
 
     def scan(self, group_uid: int, streams: Sequence[int] | None, start: int, end: int, after: tuple[int, int] | None = None,
-             descending: bool = False, where: str = "", args: Sequence = (), batch: int = 5000) -> Iterator[tuple]:
+             descending: bool = False, where: str = "", args: Sequence = (), batch: int = 20000) -> Iterator[tuple]:
         """Events of a group (or of some of its streams) with start <= ts < end, in (ts, id) order,
         resuming strictly after (or, descending, before) the position `after`. `where` is an extra SQL
         condition on `message` (a filter pattern's pre-filter), with its args."""
@@ -170,19 +170,31 @@ class LogEventStore:
             sql += f" AND ({where})"
             base += list(args)
         order = "DESC" if descending else "ASC"
-        compare = "<" if descending else ">"
+        compare, edge = ("<", "<=") if descending else (">", ">=")
         db = self._db()
         position = after
         while True:
             page_sql, page_args = sql, list(base)
             if position is not None:
-                page_sql += f" AND (ts {compare} ? OR (ts = ? AND id {compare} ?))"
+                # The first term bounds the index range, so each page starts where the last one ended.
+                page_sql += f" AND ts {edge} ? AND (ts {compare} ? OR id {compare} ?)"
                 page_args += [position[0], position[0], position[1]]
             rows = db.execute(f"{page_sql} ORDER BY ts {order}, id {order} LIMIT {batch}", page_args).fetchall()
             yield from rows
             if len(rows) < batch:
                 return
             position = (rows[-1][2], rows[-1][0])
+
+    def count_by(self, group_uid: int, start: int, end: int, bin_ms: int | None, by_stream: bool) -> list[tuple]:
+        """(bin start or None, stream uid or None, events, bytes) for a group's events in [start, end):
+        counting done by SQLite, for Insights `stats count(*) by bin(...)`."""
+        bin_column = f"(ts / {int(bin_ms)}) * {int(bin_ms)}" if bin_ms else "NULL"
+        stream_column = "stream_uid" if by_stream else "NULL"
+        return self._db().execute(
+            f"SELECT {bin_column}, {stream_column}, count(*), sum(length(message)) FROM log_events "
+            "INDEXED BY log_events_by_group WHERE group_uid=? AND ts>=? AND ts<? GROUP BY 1, 2",
+            (group_uid, start, end),
+        ).fetchall()
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

@@ -32,17 +32,43 @@ class Timestamp(int):
 
 
 class Event(dict):
-    """One event's fields; JSON fields are found on first use."""
+    """One event's fields. Built from a store row (id, stream uid, ts, ingested, message); the @
+    fields are made on first use and JSON fields found on first use."""
 
-    __slots__ = ("_document",)
+    __slots__ = ("_row", "_source", "_document")
+
+    @classmethod
+    def of(cls, row: tuple, source: "EventSource") -> "Event":
+        event = cls()
+        event._row = row
+        event._source = source
+        return event
 
     def __missing__(self, name: str) -> Any:
-        if name.startswith("@"):
-            return None
+        row = getattr(self, "_row", None)
+        if name[:1] == "@":
+            if row is None:
+                return None
+            if name == "@timestamp":
+                value = Timestamp(row[2])
+            elif name == "@message":
+                value = row[4]
+            elif name == "@logStream":
+                value = self._source.streams.get(row[1], "")
+            elif name == "@log":
+                value = self._source.log
+            elif name == "@ingestionTime":
+                value = Timestamp(row[3])
+            elif name == "@ptr":
+                value = f"{self._source.group_uid}/{row[0]}"
+            else:
+                return None
+            self[name] = value
+            return value
         document = getattr(self, "_document", False)
         if document is False:
             document = None
-            message = dict.get(self, "@message") or ""
+            message = row[4] if row is not None else dict.get(self, "@message") or ""
             if message[:1] == "{":
                 try:
                     document = json.loads(message)
@@ -61,6 +87,13 @@ class Event(dict):
         if isinstance(value, (dict, list)):
             value = json.dumps(value, separators=(",", ":"))
         return value
+
+
+class EventSource:
+    """What the events of one log group share: its streams' names, its @log and its uid."""
+
+    def __init__(self, group_uid: int, streams: dict[int, str], log: str):
+        self.group_uid, self.streams, self.log = group_uid, streams, log
 
 
 def number(value: Any) -> float | None:
@@ -199,39 +232,57 @@ def compile_expression(node) -> Callable[[dict], Any]:
 
 
 class Aggregate:
+    """One aggregate function of stats, kept per group as a small running state."""
+
     def __init__(self, name: str, args: list):
         self.name = name
-        self.star = bool(args) and args[0] == ("lit", "*")
-        self.value = compile_expression(args[0]) if args and not self.star else (lambda e: None)
+        self.star = not args or args[0] == ("lit", "*")
+        self.value = compile_expression(args[0]) if not self.star else None
         self.percent = None
+        if name in ("count", "count_distinct") and len(args) > 1 or name not in ("count", "pct") and len(args) != 1:
+            raise ValueError(f"{name}() takes one field")
         if name == "pct":
             if len(args) != 2 or args[1][0] != "lit" or number(args[1][1]) is None:
                 raise ValueError("pct() takes a field and a percentile, e.g. pct(latency, 95)")
             self.percent = float(args[1][1])
+        if self.star and name != "count":
+            raise ValueError(f"{name}() needs a field")
 
-    def reduce(self, events: list[dict]) -> Any:
+    def new(self) -> list:
+        return [0] if self.name == "count" else []
+
+    def add(self, state: list, event: dict) -> None:
+        if self.star:
+            state[0] += 1
+            return
+        value = self.value(event)
+        if value is None:
+            return
+        if self.name == "count":
+            state[0] += 1
+        elif self.name in ("earliest", "latest"):
+            state.append((event["@timestamp"] or 0, value))
+        else:
+            state.append(value)
+
+    def result(self, state: list) -> Any:
         name = self.name
-        if name == "count" and (self.star or self.value is None):
-            return len(events)
-        values = [v for v in map(self.value, events) if v is not None]
         if name == "count":
-            return len(values)
+            return state[0]
         if name == "count_distinct":
-            return len({show(v) for v in values})
+            return len({show(v) for v in state})
         if name in ("earliest", "latest"):
-            timed = [(e["@timestamp"] or 0, v) for e in events if (v := self.value(e)) is not None]
-            return (min if name == "earliest" else max)(timed, key=lambda t: t[0])[1] if timed else None
-        numbers = [n for n in map(number, values) if n is not None]
+            return (min if name == "earliest" else max)(state, key=lambda t: t[0])[1] if state else None
+        numbers = [n for n in map(number, state) if n is not None]
         if not numbers:
             return None
         if name == "sum":
             return sum(numbers)
         if name == "avg":
             return sum(numbers) / len(numbers)
-        if name == "min":
-            return Timestamp(min(numbers)) if isinstance(values[0], Timestamp) else min(numbers)
-        if name == "max":
-            return Timestamp(max(numbers)) if isinstance(values[0], Timestamp) else max(numbers)
+        if name in ("min", "max"):
+            found = (min if name == "min" else max)(numbers)
+            return Timestamp(found) if isinstance(state[0], Timestamp) else found
         if name == "stddev":
             return statistics.pstdev(numbers) if len(numbers) > 1 else 0.0
         numbers.sort()  # pct: nearest rank
@@ -274,11 +325,13 @@ class Run:
         self.columns: list[str] = []
         self.aggregated = False
         self.matched = 0
+        self.newest_first = True  # the store gives events newest first until a command reorders them
 
-    def execute(self, events: Iterable[Event], limit: int) -> list[dict]:
+    def execute(self, events: Iterable[Event], limit: int, first: int = 0) -> list[dict]:
+        """Run the commands from the first-th on (the earlier ones done by the caller) and keep `limit` rows."""
         rows: Iterator[dict] = iter(events)
-        explicit_columns = False
-        for command in self.commands:
+        explicit_columns = self.aggregated
+        for command in self.commands[first:]:
             rows, explicit = self._apply(command, rows)
             explicit_columns = explicit_columns or explicit
         if not explicit_columns and not self.aggregated:
@@ -309,6 +362,10 @@ class Run:
             return (self._parse(r, source, regex, names) for r in rows), False
         if name == "limit":
             return itertools.islice(rows, command.value), False
+        if name == "sort" and self.newest_first and [(e, d) for e, d in command.items] == [(("field", "@timestamp"), True)]:
+            return rows, False  # events already come newest first: nothing to sort, and `limit` can stop early
+        if name in ("sort", "stats"):
+            self.newest_first = False
         if name == "sort":
             keys = [(compile_expression(expr), descending) for expr, descending in command.items]
             return iter(sorted(rows, key=lambda r: tuple(sort_key(k(r), d) for k, d in keys))), False
@@ -353,31 +410,53 @@ class Run:
     def _stats(self, rows: Iterator[dict], command: Command) -> Iterator[dict]:
         aggregates = [(Aggregate(expr[1], expr[2]), alias) for expr, alias in command.items]
         by = [(compile_expression(expr), alias) for expr, alias in command.by]
-        groups: dict[tuple, list[dict]] = {}
-        firsts: dict[tuple, tuple] = {}
+        groups: dict[tuple, list] = {}
         for row in rows:
             self.matched += 1
-            values = tuple(b(row) for b, _ in by)
-            key = tuple(show(v) if v is not None else None for v in values)
-            bucket = groups.get(key)
-            if bucket is None:
-                groups[key] = bucket = []
-                firsts[key] = values
-            bucket.append(row)
+            key = tuple(b(row) for b, _ in by)
+            states = groups.get(key)
+            if states is None:
+                groups[key] = states = [a.new() for a, _ in aggregates]
+            for (aggregate, _), state in zip(aggregates, states):
+                aggregate.add(state, row)
+        return self.stats_rows(command, aggregates, groups)
+
+    def stats_rows(self, command: Command, aggregates: list, groups: dict[tuple, list]) -> Iterator[dict]:
+        """The rows of stats from each group's key and aggregate states (also used by the store's
+        SQL plan for counts, queries.py)."""
         self.aggregated = True
-        self.columns = [alias for _, alias in command.by] + [alias for _, alias in aggregates]
-        if not by and not groups:
-            groups[()] = []
-            firsts[()] = ()
+        by_aliases = [alias for _, alias in command.by]
+        self.columns = by_aliases + [alias for _, alias in aggregates]
+        if not command.by and not groups:
+            groups[()] = [a.new() for a, _ in aggregates]
         out = []
-        for key, bucket in groups.items():
-            row = Event(zip([alias for _, alias in by], firsts[key]))
-            for aggregate, alias in aggregates:
-                row[alias] = aggregate.reduce(bucket)
+        for key, states in groups.items():
+            row = Event(zip(by_aliases, key))
+            for (aggregate, alias), state in zip(aggregates, states):
+                row[alias] = aggregate.result(state)
             out.append(row)
-        if any(isinstance(v, Timestamp) for v in (firsts[next(iter(firsts))] if firsts else ())):
-            out.sort(key=lambda r: tuple(sort_key(r[a], False) for _, a in by))
+        if any(isinstance(v, Timestamp) for key in groups for v in key):
+            out.sort(key=lambda r: tuple(sort_key(r[a], False) for a in by_aliases))
         return iter(out)
+
+
+def counting_plan(commands: list[Command]) -> tuple[int | None, bool] | None:
+    """For a query that starts with `stats count(*) by bin(P)` and/or `@logStream` (no filter before
+    it), the (bin in ms, by stream) SQLite can count with, else None."""
+    if not commands or commands[0].name != "stats" or not commands[0].by:
+        return None
+    if any(expr != ("call", "count", [("lit", "*")]) for expr, _ in commands[0].items):
+        return None
+    bin_ms, by_stream = None, False
+    for expr, _ in commands[0].by:
+        if expr == ("field", "@logStream") and not by_stream:
+            by_stream = True
+        elif (expr[0] == "call" and expr[1] == "bin" and len(expr[2]) == 1 and expr[2][0][0] == "lit"
+              and isinstance(expr[2][0][1], tuple) and bin_ms is None and expr[2][0][1][1] > 0):
+            bin_ms = expr[2][0][1][1]
+        else:
+            return None
+    return bin_ms, by_stream
 
 
 def results(run: Run, rows: list[dict]) -> list[list[dict]]:
@@ -385,7 +464,7 @@ def results(run: Run, rows: list[dict]) -> list[list[dict]]:
     out = []
     for row in rows:
         cells = [{"field": c, "value": show(row[c])} for c in run.columns if row[c] is not None]
-        if not run.aggregated and row.get("@ptr") is not None:
+        if not run.aggregated and row["@ptr"] is not None:
             cells.append({"field": "@ptr", "value": show(row["@ptr"])})
         out.append(cells)
     return out

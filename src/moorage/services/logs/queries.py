@@ -20,7 +20,7 @@ from ...store import Conflict, Key, Record
 from ..base import offset_page
 from . import names
 from .groups import LogGroups, now_ms
-from .insights_commands import Event, Run, Timestamp, check, literal_prefilter, results
+from .insights_commands import Aggregate, Event, EventSource, Run, Timestamp, check, counting_plan, literal_prefilter, results
 from .insights_parse import QueryError, malformed, parse_query
 from .streams import LogStreams
 
@@ -88,33 +88,58 @@ class Queries:
         if literals:  # JSON may spell a character as \uXXXX: such messages are always read
             where = " AND ".join("instr(message, ?) > 0" for _ in literals)
             where = f"({where}) OR instr(message, '\\u') > 0"
+        plan = counting_plan(commands)
+        counted: dict[tuple, list] = {}
         for name in spec["logGroupNames"]:
             group = self.store.get(names.group_key(ctx.account, ctx.region, name))
             if group is None:
                 continue
             start, end = max(spec["startTime"] * 1000, self.groups.retention_floor(group)), spec["endTime"] * 1000 + 1000
             streams = {s.spec["uid"]: s.spec["logStreamName"] for s in self.streams.of_group(ctx, group)}
+            if plan is not None:  # SQLite counts: no event is read into Python
+                self._count(group, streams, start, end, plan, commands[0], counted, scanned)
+                sources.append(None)
+                continue
             sources.append(self._events(group, streams, f"{ctx.account}:{name}", start, end, where, literals, scanned, cancelled))
+        if plan is not None:
+            aggregates = [(Aggregate(expr[1], expr[2]), alias) for expr, alias in commands[0].items]
+            run.matched = scanned["records"]
+            rows = run.execute(run.stats_rows(commands[0], aggregates, counted), spec["limit"], first=1)
+            return self._complete(run, rows, scanned, len(sources))
         merged = heapq.merge(*sources, key=lambda e: -e["@timestamp"]) if len(sources) > 1 else (sources[0] if sources else iter(()))
         rows = run.execute(merged, spec["limit"])
         if cancelled is not None and cancelled.is_set():
             return {"status": "Cancelled"}
+        return self._complete(run, rows, scanned, len(sources))
+
+    @staticmethod
+    def _complete(run: Run, rows: list, scanned: dict, groups: int) -> dict:
         return {
             "status": "Complete", "results": results(run, rows),
             "statistics": {"recordsMatched": float(run.matched), "recordsScanned": float(scanned["records"]),
-                           "bytesScanned": float(scanned["bytes"]), "logGroupsScanned": float(len(sources))},
+                           "bytesScanned": float(scanned["bytes"]), "logGroupsScanned": float(groups)},
         }
+
+    def _count(self, group: Record, streams: dict, start: int, end: int, plan: tuple, stats, counted: dict, scanned: dict) -> None:
+        bin_ms, by_stream = plan
+        for bin_start, stream_uid, count, size in self.events.count_by(group.spec["uid"], start, end, bin_ms, by_stream):
+            key = tuple(Timestamp(bin_start) if expr[0] == "call" else streams.get(stream_uid, "") for expr, _ in stats.by)
+            states = counted.setdefault(key, [[0] for _ in stats.items])
+            for state in states:
+                state[0] += count
+            scanned["records"] += count
+            scanned["bytes"] += size or 0
 
     def _events(self, group: Record, streams: dict, log: str, start: int, end: int, where: str, literals: list,
                 scanned: dict, cancelled: threading.Event | None):
-        for n, (row_id, stream_uid, ts, ingested, message) in enumerate(
+        source = EventSource(group.spec["uid"], streams, log)
+        for n, row in enumerate(
                 self.events.scan(group.spec["uid"], None, start, end, descending=True, where=where, args=literals)):
             if n % 4096 == 0 and cancelled is not None and cancelled.is_set():
                 return
             scanned["records"] += 1
-            scanned["bytes"] += len(message)
-            yield Event({"@timestamp": Timestamp(ts), "@message": message, "@logStream": streams.get(stream_uid, ""),
-                         "@log": log, "@ingestionTime": Timestamp(ingested), "@ptr": f"{group.spec['uid']}/{row_id}"})
+            scanned["bytes"] += len(row[4])
+            yield Event.of(row, source)
 
     def _run(self, ctx: RequestContext, record: Record) -> None:
         cancelled = self._cancelled[record.spec["queryId"]]
