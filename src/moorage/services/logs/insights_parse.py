@@ -35,7 +35,7 @@ class QueryError(ValueError):
 
 def malformed(error: QueryError) -> AwsError:
     return AwsError("MalformedQueryException", str(error), extra_fields={
-        "queryCompileError": {"location": {"start": error.start, "end": error.end}, "message": str(error)}})
+        "queryCompileError": {"location": {"startCharOffset": error.start, "endCharOffset": error.end}, "message": str(error)}})
 
 
 @dataclass(frozen=True)
