@@ -360,3 +360,35 @@ def test_cli_v2_logs_tail(moorage, logs, group, aws_v2):
     finally:
         follow.kill()
         follow.wait()
+
+
+# --- authorisation --------------------------------------------------------------------------------
+
+
+def test_logs_calls_are_authorised_on_group_and_stream_arns(moorage, logs, group):
+    iam = moorage.client("iam", region="us-east-1")
+    user = f"logs-writer-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    base = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}"
+    iam.put_user_policy(UserName=user, PolicyName="ship", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], "Resource": f"{base}:*"},
+    ]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    writer = moorage.client("logs", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    deadline = time.monotonic() + 10
+    while True:  # a new access key can take a moment to be seen by every API worker
+        try:
+            writer.create_log_stream(logGroupName=group, logStreamName="from-writer")
+            break
+        except ClientError as error:
+            if time.monotonic() > deadline or code(error) not in ("UnrecognizedClientException", "InvalidSignatureException"):
+                raise
+            time.sleep(0.2)
+    writer.put_log_events(logGroupName=group, logStreamName="from-writer", logEvents=[{"timestamp": now_ms(), "message": "hi"}])
+    assert [s["logStreamName"] for s in writer.describe_log_streams(logGroupName=group)["logStreams"]] == ["from-writer", "s1"]
+    denied = error_of(writer.get_log_events, logGroupName=group, logStreamName="from-writer")
+    assert code(denied) == "AccessDeniedException" and "logs:GetLogEvents" in str(denied)
+    assert "log-stream:from-writer" in str(denied)
+    assert code(error_of(writer.create_log_group, logGroupName=f"{group}-other")) == "AccessDeniedException"
+    assert code(error_of(writer.put_log_events, logGroupName=f"{group}-other", logStreamName="s",
+                         logEvents=[{"timestamp": now_ms(), "message": "x"}])) == "AccessDeniedException"

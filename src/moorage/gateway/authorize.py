@@ -35,6 +35,7 @@ from ..core.kinds import (
 )
 from ..services.eks.pod_identity import find_association
 from ..services.iam import names as iam_names
+from ..services.logs import names as logs_names
 from ..services.iam.entities import IamStore, entity_arn
 from ..services.iam.identity import identity_policies, permissions_boundary, principal_tags
 from ..services.iam.policy import explain
@@ -199,6 +200,8 @@ class Authorizer:
             return self._eks_resource(ctx, operation, params)
         if service == "iam":
             return self._iam_resource(ctx, operation, params), {}
+        if service == "logs":
+            return logs_names.resource_arn(ctx.partition, ctx.region, ctx.account, operation, params), {}
         return "*", {}
 
     def _eks_resource(self, ctx: RequestContext, operation: str, params: dict) -> tuple[str, dict]:

@@ -67,3 +67,28 @@ def invalid(message: str) -> AwsError:
 
 def bad_token() -> AwsError:
     return invalid("The specified nextToken is invalid.")
+
+
+# Operations whose resource is a log stream (the rest act on a log group, or on '*').
+STREAM_OPERATIONS = {"CreateLogStream", "DeleteLogStream", "PutLogEvents", "GetLogEvents"}
+
+
+def resource_arn(partition: str, region: str, account: str, operation: str, params: dict) -> str:
+    """The ARN IAM evaluates a Logs call against: the stream for stream operations, the group as
+    `log-group:<name>:*` (the form AWS shows and policies such as Lambda's basic role grant) for group
+    operations, the ARN given for the by-ARN tag operations, and '*' for account-wide ones
+    (DescribeLogGroups, DescribeQueries, GetQueryResults, StopQuery)."""
+    if params.get("resourceArn"):
+        return params["resourceArn"]
+    name = params.get("logGroupName")
+    identifier = params.get("logGroupIdentifier") or next(iter(params.get("logGroupIdentifiers") or params.get("logGroupNames") or []), None)
+    if not name and identifier:
+        parsed = group_from_arn(identifier) if identifier.startswith("arn:") else (region, account, identifier)
+        if parsed is None:
+            return "*"
+        region, account, name = parsed
+    if not name:
+        return "*"
+    if operation in STREAM_OPERATIONS and params.get("logStreamName"):
+        return stream_arn(partition, region, account, name, params["logStreamName"])
+    return f"{group_arn(partition, region, account, name)}:*"
