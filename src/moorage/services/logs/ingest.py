@@ -13,6 +13,7 @@ expiredLogEventEndIndex).
 from __future__ import annotations
 
 from ...core.context import RequestContext
+from ...core.errors import AwsError
 from ...store import Record
 from . import names
 from .groups import LogGroups, now_ms
@@ -88,15 +89,16 @@ class Ingest:
         if group is None:
             try:
                 self.groups.CreateLogGroup(ctx, {"logGroupName": group_name})
-            except Exception:  # created meanwhile by someone else
-                pass
+            except AwsError as error:  # created meanwhile by someone else
+                if error.code != "ResourceAlreadyExistsException":
+                    raise
             group = self.groups.store.require(key)
         try:
             stream = self.streams.find(ctx, group, stream_name)
-        except Exception:
+        except AwsError:
             try:
                 stream = self.streams.create(ctx, group, stream_name)
-            except Exception:
+            except AwsError:
                 stream = self.streams.find(ctx, group, stream_name)
         now = now_ms()
         floor = max(now - names.MAX_AGE_MS, self.groups.retention_floor(group, now))

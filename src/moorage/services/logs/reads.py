@@ -102,8 +102,9 @@ class Reads:
         last = None
         more = False
         where, args = pattern.sql
+        confirm = not pattern.exact  # an exact SQL condition has decided already
         for row in self.events.scan(group.spec["uid"], chosen, start, end, after, where=where, args=args):
-            if not pattern.matches(row[4]):
+            if confirm and not pattern.matches(row[4]):
                 continue
             size += len(row[4].encode("utf-8")) + 26
             if len(out_events) >= limit or (out_events and size > MAX_RESPONSE_BYTES):
