@@ -190,15 +190,23 @@ class LogEventStore:
             position = (rows[-1][2], rows[-1][0])
 
     def count_by(self, group_uid: int, start: int, end: int, bin_ms: int | None, by_stream: bool) -> list[tuple]:
-        """(bin start or None, stream uid or None, events, bytes) for a group's events in [start, end):
-        counting done by SQLite, for Insights `stats count(*) by bin(...)`."""
+        """(bin start or None, stream uid or None, events) for a group's events in [start, end), counted
+        by SQLite, for Insights `stats count(*) by bin(...)`; without streams, from the index alone."""
         bin_column = f"(ts / {int(bin_ms)}) * {int(bin_ms)}" if bin_ms else "NULL"
         stream_column = "stream_uid" if by_stream else "NULL"
         return self._db().execute(
-            f"SELECT {bin_column}, {stream_column}, count(*), sum(length(message)) FROM log_events "
+            f"SELECT {bin_column}, {stream_column}, count(*) FROM log_events "
             "INDEXED BY log_events_by_group WHERE group_uid=? AND ts>=? AND ts<? GROUP BY 1, 2",
             (group_uid, start, end),
         ).fetchall()
+
+    def bytes_per_event(self, group_uid: int) -> float:
+        """A group's average stored bytes per event (Insights' bytesScanned for counted queries)."""
+        stored = self._db().execute("SELECT sum(stored_bytes) FROM log_stream_figures WHERE group_uid=?",
+                                    (group_uid,)).fetchone()[0] or 0
+        events = self._db().execute("SELECT count(*) FROM log_events INDEXED BY log_events_by_group WHERE group_uid=?",
+                                    (group_uid,)).fetchone()[0]
+        return stored / events if events else 0.0
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

@@ -122,13 +122,14 @@ class Queries:
 
     def _count(self, group: Record, streams: dict, start: int, end: int, plan: tuple, stats, counted: dict, scanned: dict) -> None:
         bin_ms, by_stream = plan
-        for bin_start, stream_uid, count, size in self.events.count_by(group.spec["uid"], start, end, bin_ms, by_stream):
+        average = self.events.bytes_per_event(group.spec["uid"])
+        for bin_start, stream_uid, count in self.events.count_by(group.spec["uid"], start, end, bin_ms, by_stream):
             key = tuple(Timestamp(bin_start) if expr[0] == "call" else streams.get(stream_uid, "") for expr, _ in stats.by)
             states = counted.setdefault(key, [[0] for _ in stats.items])
             for state in states:
                 state[0] += count
             scanned["records"] += count
-            scanned["bytes"] += size or 0
+            scanned["bytes"] += int(count * average)
 
     def _events(self, group: Record, streams: dict, log: str, start: int, end: int, where: str, literals: list,
                 scanned: dict, cancelled: threading.Event | None):
