@@ -109,8 +109,8 @@ def main() -> None:
             ("quoted phrase, 1 in 1000 (full scan)", '"\\"code\\":404"'),
             ("JSON, 1 in 1000 (full scan)", "{ $.responseStatus.code = 404 }"),
             ("JSON, equality and numeric (full scan)", '{ $.verb = "delete" && $.latencyMs > 248 }'),
-            ("JSON, common: first 10,000 matches", '{ $.verb = "get" }'),
-            ("space-delimited, first 10,000 matches", "[kind, ...]"),
+            ("JSON, common: the first page (1 MB)", '{ $.verb = "get" }'),
+            ("space-delimited, common: the first page (1 MB)", "[kind, ...]"),
         ]
         filter_rows = []
         for label, pattern in filters:
