@@ -58,9 +58,11 @@ from .services.eks.oidc_issuer import ClusterIssuers
 from .services.eks.service import EksService
 from .services.iam.credentials import IamAccessKeys
 from .services.iam.service import IamService
+from .services.logs.service import LogsService
 from .services.sts.service import StsService
 from .services.sts.sessions import StsSessions
 from .store import Key, Record, SqliteStore
+from .store.log_events import LogEventStore
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class Frontend:
             "sts": StsService(self.credentials, self.store, self.issuers),
             "autoscaling": AutoScalingService(self.store),
             "iam": IamService(self.store, self.credentials.root.access_key_id),
+            "logs": LogsService(self.store, LogEventStore(self.data_dir / "logs.db")),
         }
         self.endpoint = AwsEndpoint(services, self.credentials, self.authorizer)
 

@@ -134,7 +134,8 @@ def test_cluster_then_node_group_upgrade_without_downtime_or_budget_violation(mo
                 eks.update_cluster_version(name="up", version=wrong)
             assert f"Unsupported Kubernetes minor version update from {OLD} to {wrong}" in str(excinfo.value)
         started = time.monotonic()
-        update = eks.update_cluster_version(name="up", version=NEW)["update"]
+        update = json.loads(run_ok(env, sys.executable, "-m", "awscli", "eks", "update-cluster-version", "--name", "up",
+                                   "--kubernetes-version", NEW))["update"]  # the AWS CLI, as users run it
         assert update["status"] == "InProgress" and update["type"] == "VersionUpdate"
         assert eks.describe_cluster(name="up")["cluster"]["status"] == "UPDATING"
         with pytest.raises(eks.exceptions.ResourceInUseException):

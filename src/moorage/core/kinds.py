@@ -43,3 +43,8 @@ OIDC_PROVIDER = "iam-oidc-provider"
 
 # STS
 SESSION = "sts-session"
+
+# CloudWatch Logs (events live in the log-event store, store/log_events.py, not in records)
+LOG_GROUP = "log-group"
+LOG_STREAM = "log-stream"
+LOG_QUERY = "log-query"

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import autoscaling, ec2, eks, iam, sts
+from . import autoscaling, ec2, eks, iam, logs, sts
 
 
 @dataclass(frozen=True)
@@ -55,4 +55,5 @@ TABLES: dict[str, ServiceTable] = {
     "autoscaling": _table("autoscaling", autoscaling),
     "iam": _table("iam", iam),
     "sts": _table("sts", sts),
+    "logs": _table("logs", logs),
 }
