@@ -22,3 +22,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(
         f"hostile-input suite: {sum(HOSTILE_CASES.values())} hostile cases tried ({families})"
     )
+
+
+# The conformance sweep's shape checker (test_conformance_sweep.py): its counts close the session.
+from .shape_check import ShapeChecker  # noqa: E402
+
+SWEEP = ShapeChecker(region="us-west-2")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: F811
+    if HOSTILE_CASES:
+        families = ", ".join(f"{family} {count}" for family, count in sorted(HOSTILE_CASES.items()))
+        terminalreporter.write_line(
+            f"hostile-input suite: {sum(HOSTILE_CASES.values())} hostile cases tried ({families})"
+        )
+    if SWEEP.operations:
+        terminalreporter.write_line(SWEEP.summary())
