@@ -93,6 +93,46 @@ def tag_untag_ec2(ec2, resource_id):
     assert "drop" not in ec2_tags(ec2, resource_id) and ec2_tags(ec2, resource_id)["sweep"] == "1"
 
 
+# --- the checker itself: it must see what it is there to see ----------------------------------------
+
+
+class _RawResponse:
+    def __init__(self, body: bytes, status: int = 200):
+        self.content, self.status_code = body, status
+
+
+def _problems(service, operation, parsed, body) -> list[str]:
+    import botocore.session
+    from .shape_check import ShapeChecker
+    model = botocore.session.get_session().get_service_model(service).operation_model(operation)
+    checker = ShapeChecker(region=REGION)
+    try:
+        checker._after_call(http_response=_RawResponse(body), parsed=parsed, model=model)
+    except AssertionError:
+        pass
+    return checker.problems
+
+
+def test_the_checker_catches_what_botocore_drops_or_lets_through():
+    # rest-json (EKS): an unknown key, a bad enum value, a wrong type, a malformed ARN.
+    cluster = {"name": "c", "arn": "arn:aws:eks:eu-west-1:111122223333:cluster/c", "status": "BROKEN", "version": 1}
+    found = _problems("eks", "DescribeCluster", {"cluster": cluster},
+                      json.dumps({"cluster": {**cluster, "bogus": 1}}).encode())
+    assert any("key 'bogus'" in p for p in found)
+    assert any("'BROKEN' is not one of the enum" in p for p in found)
+    assert any("where a string belongs" in p for p in found)
+    assert any("region is not us-west-2" in p for p in found)
+    # ec2 XML: an element the shape does not define, an id in no AWS format.
+    body = (b'<DescribeVpcsResponse><requestId>x</requestId><vpcSet><item><vpcId>vpc-12</vpcId>'
+            b'<colour>red</colour></item></vpcSet></DescribeVpcsResponse>')
+    found = _problems("ec2", "DescribeVpcs", {"Vpcs": [{"VpcId": "vpc-12"}]}, body)
+    assert any("<colour>" in p for p in found) and any("not an AWS vpc- id" in p for p in found)
+    # query XML (IAM): a required member missing.
+    body = b"<GetUserResponse><GetUserResult><User><UserName>u</UserName></User></GetUserResult></GetUserResponse>"
+    found = _problems("iam", "GetUser", {"User": {"UserName": "u"}}, body)
+    assert any("required member Arn missing" in p for p in found)
+
+
 # --- EC2 -----------------------------------------------------------------------------------------
 
 
@@ -294,7 +334,6 @@ def test_create_route_table_with_one_client_token_twice_is_one_table(client):
         ec2.delete_vpc(VpcId=vpc_id)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RunInstances ignores ClientToken, so a retried launch starts new instances")
 def test_run_instances_with_one_client_token_twice_is_one_launch(client):
     ec2 = client("ec2")
     subnet_id = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
@@ -306,6 +345,10 @@ def test_run_instances_with_one_client_token_twice_is_one_launch(client):
     ids = {i["InstanceId"] for i in first["Instances"] + again["Instances"]}
     ec2.terminate_instances(InstanceIds=sorted(ids))
     assert again["ReservationId"] == first["ReservationId"] and len(ids) == 1
+    assert first["Instances"][0]["ClientToken"] == token
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        ec2.run_instances(**{**launch, "InstanceType": "t3.large"})
+    assert code_of(excinfo) == "IdempotentParameterMismatch"
 
 
 def test_ec2_through_the_cli(moorage, client):
