@@ -6,11 +6,13 @@ MaxItems/Marker, and compared with the unpaginated list) → tag → untag → u
 → delete, then a second identical create: with the same client token it is the same resource, without
 one AWS's duplicate error.
 
-Reach without a toolchain: the session Moorage has none, so clusters go CREATING → FAILED. The sweep
-covers clusters as far as that goes (create, describe, list, tags, the idempotent create, the
-duplicate name, delete). Access entries, Fargate profiles, node groups, add-ons and Pod Identity
-associations need an ACTIVE cluster, so they are not swept here: their wire is covered by
-tests/contract/test_*_api.py and their behaviour by tests/e2e.
+Reach without a toolchain: the session Moorage has none, so clusters go CREATING → FAILED. Swept
+as far as that goes: clusters (create, describe, list, tags, the idempotent create, the duplicate
+name, the refused update of a cluster not ACTIVE, delete), and what EKS accepts on such a cluster:
+access entries (with access policies), add-ons and Pod Identity associations. Not swept, because
+EKS needs an ACTIVE cluster for them: node groups ("node groups can be created only on ACTIVE
+clusters") and Fargate profiles ("Cluster ... is not in ACTIVE status"); their wire is covered by
+tests/contract/test_fargate_api.py and their behaviour by tests/e2e.
 """
 
 from __future__ import annotations
@@ -518,11 +520,140 @@ def test_eks_clusters(client):
     for i in range(3):
         wait_settled(eks, f"sweep-{i}")
     eks.list_updates(name="sweep-0")
-    eks.describe_cluster_versions()
-    eks.describe_addon_versions(maxResults=5)
-    eks.list_access_policies()
     for i in range(3):
         eks.delete_cluster(name=f"sweep-{i}")
+
+
+EKS_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+
+
+@pytest.fixture(scope="module")
+def failed_cluster(client):
+    """A cluster in private subnets of its own VPC, with API access entries: as far as it gets (FAILED)."""
+    eks, ec2, iam = client("eks"), client("ec2"), client("iam")
+    vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
+               for i, zone in enumerate("ab")]
+    role = iam.create_role(RoleName="sweep-pods", AssumeRolePolicyDocument=EKS_TRUST)["Role"]["Arn"]
+    eks.create_cluster(name="sweep-reach", roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnets},
+                       accessConfig={"authenticationMode": "API"})
+    wait_settled(eks, "sweep-reach")
+    yield {"name": "sweep-reach", "subnets": subnets, "role": role}
+    eks.delete_cluster(name="sweep-reach")
+    deadline = time.monotonic() + 60
+    while "sweep-reach" in eks.list_clusters()["clusters"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    for subnet in subnets:
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc_id)
+    iam.delete_role(RoleName="sweep-pods")
+
+
+def sweep_eks_tags(eks, arn, created_tags):
+    eks.tag_resource(resourceArn=arn, tags={"drop": "x"})
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {**created_tags, "drop": "x"}
+    eks.untag_resource(resourceArn=arn, tagKeys=["drop"])
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == created_tags
+
+
+def eks_walk(call, key, **params):
+    return walk(call, key, size=1, token="nextToken", limit="maxResults", **params)
+
+
+def test_eks_access_entries(client, failed_cluster):
+    eks, name = client("eks"), failed_cluster["name"]
+    principals = [f"arn:aws:iam::{ACCOUNT_ID}:role/sweep-admin-{i}" for i in range(3)]
+    token = str(uuid.uuid4())
+    entry = eks.create_access_entry(clusterName=name, principalArn=principals[0], clientRequestToken=token,
+                                    tags={"team": "sweep"})["accessEntry"]
+    again = eks.create_access_entry(clusterName=name, principalArn=principals[0], clientRequestToken=token,
+                                    tags={"team": "sweep"})["accessEntry"]
+    assert again["accessEntryArn"] == entry["accessEntryArn"], "same token, same access entry"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.create_access_entry(clusterName=name, principalArn=principals[0])
+    assert code_of(excinfo) == "ResourceInUseException"
+    for principal in principals[1:]:
+        eks.create_access_entry(clusterName=name, principalArn=principal)
+    assert eks.describe_access_entry(clusterName=name, principalArn=principals[0])["accessEntry"]["tags"] == {"team": "sweep"}
+    everything = eks.list_access_entries(clusterName=name)["accessEntries"]
+    assert eks_walk(eks.list_access_entries, "accessEntries", clusterName=name) == everything
+    sweep_eks_tags(eks, entry["accessEntryArn"], {"team": "sweep"})
+    eks.update_access_entry(clusterName=name, principalArn=principals[0], kubernetesGroups=["viewers"])
+    policy = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+    eks.associate_access_policy(clusterName=name, principalArn=principals[0], policyArn=policy,
+                                accessScope={"type": "namespace", "namespaces": ["default"]})
+    eks.list_associated_access_policies(clusterName=name, principalArn=principals[0])
+    eks.disassociate_access_policy(clusterName=name, principalArn=principals[0], policyArn=policy)
+    policies = eks.list_access_policies()["accessPolicies"]
+    assert eks_walk(eks.list_access_policies, "accessPolicies") == policies
+    for principal in principals:
+        eks.delete_access_entry(clusterName=name, principalArn=principal)
+
+
+def code_of_error(error) -> str:
+    return error.response["Error"]["Code"]
+
+
+def test_eks_addons(client, failed_cluster):
+    eks, name = client("eks"), failed_cluster["name"]
+    token = str(uuid.uuid4())
+    addon = eks.create_addon(clusterName=name, addonName="vpc-cni", clientRequestToken=token, tags={"team": "sweep"})["addon"]
+    again = eks.create_addon(clusterName=name, addonName="vpc-cni", clientRequestToken=token, tags={"team": "sweep"})["addon"]
+    assert again["addonArn"] == addon["addonArn"], "same token, same add-on"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.create_addon(clusterName=name, addonName="vpc-cni")
+    assert code_of(excinfo) == "ResourceInUseException"
+    eks.create_addon(clusterName=name, addonName="kube-proxy")
+    assert eks.describe_addon(clusterName=name, addonName="vpc-cni")["addon"]["tags"] == {"team": "sweep"}
+    everything = eks.list_addons(clusterName=name)["addons"]
+    assert eks_walk(eks.list_addons, "addons", clusterName=name) == everything
+    sweep_eks_tags(eks, addon["addonArn"], {"team": "sweep"})
+    versions = eks.describe_addon_versions(addonName="vpc-cni")["addons"]
+    walked = walk(eks.describe_addon_versions, "addons", size=1, token="nextToken", limit="maxResults", addonName="vpc-cni")
+    assert walked == versions
+    eks.describe_addon_configuration(addonName="vpc-cni", addonVersion=addon["addonVersion"])
+    try:
+        update = eks.update_addon(clusterName=name, addonName="vpc-cni", resolveConflicts="OVERWRITE")["update"]
+        eks.describe_update(name=name, addonName="vpc-cni", updateId=update["id"])
+        eks.list_updates(name=name, addonName="vpc-cni")
+    except botocore.exceptions.ClientError as error:  # an add-on still CREATING cannot be updated, as on EKS
+        assert code_of_error(error) == "ResourceInUseException"
+    for addon_name in everything:
+        eks.delete_addon(clusterName=name, addonName=addon_name)
+
+
+def test_eks_pod_identity_associations(client, failed_cluster):
+    eks, name, role = client("eks"), failed_cluster["name"], failed_cluster["role"]
+    token = str(uuid.uuid4())
+    first = eks.create_pod_identity_association(clusterName=name, namespace="a", serviceAccount="s0", roleArn=role,
+                                                clientRequestToken=token, tags={"team": "sweep"})["association"]
+    again = eks.create_pod_identity_association(clusterName=name, namespace="a", serviceAccount="s0", roleArn=role,
+                                                clientRequestToken=token, tags={"team": "sweep"})["association"]
+    assert again["associationId"] == first["associationId"], "same token, same association"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.create_pod_identity_association(clusterName=name, namespace="a", serviceAccount="s0", roleArn=role)
+    assert code_of(excinfo) == "ResourceInUseException"
+    others = [eks.create_pod_identity_association(clusterName=name, namespace="a", serviceAccount=f"s{i}", roleArn=role)["association"]
+              for i in (1, 2)]
+    ident = first["associationId"]
+    assert eks.describe_pod_identity_association(clusterName=name, associationId=ident)["association"]["tags"] == {"team": "sweep"}
+    everything = eks.list_pod_identity_associations(clusterName=name)["associations"]
+    assert eks_walk(eks.list_pod_identity_associations, "associations", clusterName=name) == everything
+    sweep_eks_tags(eks, first["associationArn"], {"team": "sweep"})
+    eks.update_pod_identity_association(clusterName=name, associationId=ident, roleArn=role)
+    for association in [first, *others]:
+        eks.delete_pod_identity_association(clusterName=name, associationId=association["associationId"])
+
+
+def test_eks_cluster_that_is_not_active_refuses_updates(client, failed_cluster):
+    eks = client("eks")
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        eks.update_cluster_config(name=failed_cluster["name"], logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+    assert code_of(excinfo) == "ResourceInUseException"
+    eks.list_insights(clusterName=failed_cluster["name"])
+    versions = eks.describe_cluster_versions()["clusterVersions"]
+    assert walk(eks.describe_cluster_versions, "clusterVersions", size=1, token="nextToken", limit="maxResults") == versions
 
 
 def test_eks_through_the_cli(moorage, client):
