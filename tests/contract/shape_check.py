@@ -42,6 +42,7 @@ def _strip(tag: str) -> str:
 class ShapeChecker:
     region: str
     operations: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
     shapes: set = field(default_factory=set)
     values: int = 0
     problems: list = field(default_factory=list)
@@ -52,9 +53,9 @@ class ShapeChecker:
     # -- the hook ------------------------------------------------------------------------------
     def _after_call(self, http_response, parsed, model, **_):
         status = http_response.status_code
-        if status >= 300:
-            return
         service = model.service_model
+        if status >= 300:
+            return self._error(service, model, status, parsed, http_response.content)
         self.operations[f"{service.service_name}:{model.name}"] += 1
         problems: list[str] = []
         shape = model.output_shape
@@ -66,6 +67,26 @@ class ShapeChecker:
             self.problems.extend(f"{model.name}: {p}" for p in problems)
             raise AssertionError(f"{service.service_name}:{model.name} response breaks its shape:\n  "
                                  + "\n  ".join(problems))
+
+    def _error(self, service, model, status, parsed, content):
+        """An error answer: a 4xx (never a 5xx for what the sweep sends) with a code and a message on the wire."""
+        self.errors[f"{service.service_name}:{model.name}"] += 1
+        error = parsed.get("Error", {})
+        problems = []
+        if not 400 <= status < 500:
+            problems.append(f"HTTP {status} where a 4xx belongs")
+        if not error.get("Code"):
+            problems.append("error without a code")
+        if "Message" not in error:
+            problems.append("error without a message")
+        if service.protocol in ("query", "ec2"):
+            root = ET.fromstring(content)
+            wanted = "ErrorResponse" if service.protocol == "query" else "Response"
+            if _strip(root.tag) != wanted:
+                problems.append(f"error body <{_strip(root.tag)}> where <{wanted}> belongs")
+        if problems:
+            self.problems.extend(f"{model.name} (error): {p}" for p in problems)
+            raise AssertionError(f"{service.service_name}:{model.name} error breaks AWS's form: {problems}")
 
     # -- parsed response -----------------------------------------------------------------------
     def _parsed(self, shape, value, path, problems, service_name, member_name=""):
@@ -242,4 +263,5 @@ class ShapeChecker:
 
     def summary(self) -> str:
         return (f"conformance sweep: {sum(self.operations.values())} responses of {len(self.operations)} "
-                f"operations checked against {len(self.shapes)} botocore shapes ({self.values} values)")
+                f"operations checked against {len(self.shapes)} botocore shapes ({self.values} values), "
+                f"{sum(self.errors.values())} error answers of {len(self.errors)} operations")

@@ -353,6 +353,19 @@ def test_run_instances_with_one_client_token_twice_is_one_launch(client):
     assert code_of(excinfo) == "IdempotentParameterMismatch"
 
 
+def test_ec2_catalogues_and_tags_paginate(client):
+    ec2 = client("ec2")
+    zones = ec2.describe_availability_zones()["AvailabilityZones"]
+    assert len(zones) == 4
+    # Unpaginated, EC2 answers instance types 100 at a time: the reference walk is at that size.
+    types = [t["InstanceType"] for t in walk(ec2.describe_instance_types, "InstanceTypes", size=100)]
+    assert len(types) > 100 and len(ec2.describe_instance_types()["InstanceTypes"]) == 100
+    assert [t["InstanceType"] for t in walk(ec2.describe_instance_types, "InstanceTypes", size=5)] == types
+    tags = ec2.describe_tags()["Tags"]
+    assert walk(ec2.describe_tags, "Tags", size=5) == tags
+    client("autoscaling").describe_auto_scaling_groups()
+
+
 def test_ec2_through_the_cli(moorage, client):
     vpc = cli(moorage, "ec2", "create-vpc", "--cidr-block", "10.60.0.0/16")["Vpc"]
     assert cli(moorage, "ec2", "describe-vpcs", "--vpc-ids", vpc["VpcId"])["Vpcs"][0]["VpcId"] == vpc["VpcId"]
@@ -474,6 +487,44 @@ def test_iam_oidc_providers(client):
     iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn,
                                                    ThumbprintList=["0000000000000000000000000000000000000000"])
     iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+def test_iam_groups_and_access_keys(client):
+    iam = client("iam")
+    iam.create_user(UserName="sweep-member")
+    groups = [iam.create_group(GroupName=f"sweep-{i}")["Group"] for i in range(3)]
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        iam.create_group(GroupName="sweep-0")
+    assert code_of(excinfo) == "EntityAlreadyExists"
+    iam.add_user_to_group(GroupName="sweep-0", UserName="sweep-member")
+    assert [u["UserName"] for u in iam.get_group(GroupName="sweep-0")["Users"]] == ["sweep-member"]
+    everything = [g["GroupName"] for g in iam.list_groups()["Groups"]]
+    assert [g["GroupName"] for g in walk_iam(iam.list_groups, "Groups")] == everything
+    iam.list_groups_for_user(UserName="sweep-member")
+    iam.put_group_policy(GroupName="sweep-0", PolicyName="inline", PolicyDocument=POLICY)
+    iam.get_group_policy(GroupName="sweep-0", PolicyName="inline")
+    iam.list_group_policies(GroupName="sweep-0")
+    iam.list_attached_group_policies(GroupName="sweep-0")
+    iam.delete_group_policy(GroupName="sweep-0", PolicyName="inline")
+    iam.remove_user_from_group(GroupName="sweep-0", UserName="sweep-member")
+    for group in groups:
+        iam.delete_group(GroupName=group["GroupName"])
+
+    keys = [iam.create_access_key(UserName="sweep-member")["AccessKey"] for _ in range(2)]
+    listed = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="sweep-member")["AccessKeyMetadata"]]
+    assert [k["AccessKeyId"] for k in walk_iam(iam.list_access_keys, "AccessKeyMetadata", UserName="sweep-member")] == listed
+    iam.update_access_key(UserName="sweep-member", AccessKeyId=keys[0]["AccessKeyId"], Status="Inactive")
+    iam.get_access_key_last_used(AccessKeyId=keys[0]["AccessKeyId"])
+    for key in keys:
+        iam.delete_access_key(UserName="sweep-member", AccessKeyId=key["AccessKeyId"])
+    iam.put_user_policy(UserName="sweep-member", PolicyName="inline", PolicyDocument=POLICY)
+    iam.get_user_policy(UserName="sweep-member", PolicyName="inline")
+    iam.list_user_policies(UserName="sweep-member")
+    iam.list_attached_user_policies(UserName="sweep-member")
+    iam.delete_user_policy(UserName="sweep-member", PolicyName="inline")
+    iam.delete_user(UserName="sweep-member")
+    client("sts").get_caller_identity()
+    client("sts").get_session_token()
 
 
 def test_iam_through_the_cli(moorage, client):
