@@ -22,3 +22,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(
         f"hostile-input suite: {sum(HOSTILE_CASES.values())} hostile cases tried ({families})"
     )
+
+
+# The conformance sweep's shape checker (test_conformance_sweep.py): its counts close the session.
+from .shape_check import ShapeChecker  # noqa: E402
+
+SWEEP = ShapeChecker(region="us-west-2")
+
+
+class _SweepSummary:
+    """A plugin of its own, so the sweep's line sits beside the hostile-input line without touching it."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        if SWEEP.operations:
+            terminalreporter.write_line(SWEEP.summary())
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("moorage-sweep-summary"):
+        config.pluginmanager.register(_SweepSummary(), "moorage-sweep-summary")

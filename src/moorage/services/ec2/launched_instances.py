@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import re
 import time
 from datetime import datetime, timezone
@@ -69,6 +70,16 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
     """Validate as EC2 does, record each instance (pending), and answer with the reservation."""
     if params.get("DryRun"):
         raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", status=412)
+    token, request = params.get("ClientToken"), _launch_request(params)
+    if token:  # a retry of a launch that succeeded answers that launch's reservation, as EC2 does
+        retried = [r for r in store.list(ctx.account, ctx.region, INSTANCE) if r.spec.get("clientToken") == token]
+        if retried:
+            if retried[0].spec.get("clientTokenRequest") != request:
+                raise AwsError("IdempotentParameterMismatch",
+                               "The client token you have provided is associated with a resource that is already deleted or has different parameters.")
+            retried.sort(key=lambda r: r.spec["launchIndex"])
+            return {"ReservationId": retried[0].spec["reservationId"], "OwnerId": ctx.account, "Groups": [],
+                    "Instances": [instance_view(r, ctx.account, ctx.region) for r in retried]}
     if params.get("LaunchTemplate"):
         params = with_launch_template(store, ctx.account, ctx.region, params)
     image = params.get("ImageId")
@@ -125,6 +136,7 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
             "tags": tags,
             "launchIndex": index,
             "launchedAt": now,
+            **({"clientToken": token, "clientTokenRequest": request} if token else {}),
         }
         records.append(store.create(Key(ctx.account, ctx.region, INSTANCE, ident), spec, {"state": "pending"}))
     return {
@@ -133,6 +145,11 @@ def run_instances(store: SqliteStore, ctx: RequestContext, params: dict) -> dict
         "Groups": [],
         "Instances": [instance_view(r, ctx.account, ctx.region) for r in records],
     }
+
+
+def _launch_request(params: dict) -> str:
+    """What makes two RunInstances calls with one ClientToken the same request."""
+    return json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True, default=str)
 
 
 def _check_requested_address(address: str, cidr: str) -> None:
@@ -253,6 +270,7 @@ def instance_view(record: Record, account: str, region: str) -> dict:
         "Architecture": instance_type.arch,
         **NITRO_INSTANCE_FIELDS,
         "AmiLaunchIndex": spec["launchIndex"],
+        **({"ClientToken": spec["clientToken"]} if spec.get("clientToken") else {}),
         "SecurityGroups": [{"GroupId": g} for g in spec["securityGroupIds"]],
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(spec["tags"].items())],
     }

@@ -256,7 +256,7 @@ def route_table_view(table: dict, attached: dict[str, str]) -> dict:
         if gateway.startswith("igw-"):
             route = {**route, "State": "active" if attached.get(gateway) == table["VpcId"] else "blackhole"}
         routes.append(route)
-    return {**table, "Routes": routes}
+    return {**{k: v for k, v in table.items() if k != "_ClientToken"}, "Routes": routes}
 
 
 def route_table_of(subnet: dict, tables: list[dict]) -> dict | None:

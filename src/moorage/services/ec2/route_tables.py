@@ -56,13 +56,21 @@ class RouteTableOperations(NetworkStore):
 
     def CreateRouteTable(self, ctx: RequestContext, params: dict) -> dict:
         vpc = self._require(ctx, VPC, params["VpcId"])
+        token = params.get("ClientToken")
+        retried = next((t for t in self._all(ctx, ROUTE_TABLE) if token and t.get("_ClientToken") == token), None)
+        if retried is not None:  # a retry of a request that succeeded: the table it made
+            if retried["VpcId"] != vpc["VpcId"]:
+                raise AwsError("IdempotentParameterMismatch",
+                               "The client token you have provided is associated with a resource that is already deleted or has different parameters.")
+            attached = attachments(self._all(ctx, INTERNET_GATEWAY))
+            return {"RouteTable": route_table_view(retried, attached), "ClientToken": token}
         tags = tags_to_create(params, ROUTE_TABLE)
         table_id = new_resource_id("rtb")
         table = self._route_table(ctx, table_id, vpc, tags)
-        self._create_in_vpc(ctx, ROUTE_TABLE, table, table_id, vpc["VpcId"])
+        self._create_in_vpc(ctx, ROUTE_TABLE, {**table, **({"_ClientToken": token} if token else {})}, table_id, vpc["VpcId"])
         result = {"RouteTable": table}
-        if params.get("ClientToken"):
-            result["ClientToken"] = params["ClientToken"]
+        if token:
+            result["ClientToken"] = token
         return result
 
     def DeleteRouteTable(self, ctx: RequestContext, params: dict) -> dict:
