@@ -39,6 +39,7 @@ from .gateway.webhook_listener import WebhookServer
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.configmap_cache import ConfigMapCache
 from .infra.controlplane import ClusterPaths, audit_log_path
+from .infra.endpoint_tls import ca_bundle_path
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend
@@ -193,7 +194,8 @@ class Moorage(Frontend):
                 f"  aws_access_key_id = {self.root.access_key_id}\n"
                 f"  aws_secret_access_key = {self.root.secret_access_key}"
             )
-        for path in ensure_aws_profile(self.root, url):
+        ca_bundle = ca_bundle_path(self.config.data_dir) if self.config.tls else None
+        for path in ensure_aws_profile(self.root, url, ca_bundle=ca_bundle):
             self.announce(f"Added the AWS profile 'moorage' to {path}: use `aws --profile moorage ...`")
         self.wire(url)
         stored = self.store.setting(ETCD_SETTING)
@@ -239,6 +241,7 @@ class Moorage(Frontend):
             [
                 sys.executable, "-m", "moorage.worker", "--host", self.config.host, "--port", str(port),
                 "--data-dir", str(self.config.data_dir), "--url", url, "--parent", str(os.getpid()),
+                *(["--tls"] if self.config.tls else []),
             ],
             stdin=subprocess.DEVNULL,
         )
