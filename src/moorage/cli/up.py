@@ -59,7 +59,7 @@ def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_start
     if tls is None:
         tls = not is_loopback(host)
     elif not tls and not is_loopback(host):
-        click.echo(f"Warning: --no-tls on {host}: requests, signatures' scope and credentials cross the network "
+        click.echo(f"Warning: --no-tls on {host}: requests and the credentials STS and IAM return cross the network "
                    "in plain text, and aws:SecureTransport is false", err=True)
     config = ServerConfig(
         tls=tls,
