@@ -133,6 +133,11 @@ def test_secure_transport_false_denies_over_http_only(tls_moorage, moorage):
         over_http.list_users()
     assert excinfo.value.response["Error"]["Code"] == "AccessDenied"
     assert "explicit deny" in excinfo.value.response["Error"]["Message"]
+    # The transport decides, not what the client claims: a signed X-Forwarded-Proto: https changes nothing.
+    over_http.meta.events.register("before-sign.iam.*", lambda request, **_: request.headers.__setitem__("X-Forwarded-Proto", "https"))
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        over_http.list_users()
+    assert excinfo.value.response["Error"]["Code"] == "AccessDenied"
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         moorage.client("eks", access_key=access_key, secret_key=secret_key, config=Config(retries={"max_attempts": 1})).list_clusters()
     assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
