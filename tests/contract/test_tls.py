@@ -147,3 +147,28 @@ def test_root_credentials_work_over_tls_with_the_test_keys(tls_moorage):
     sts = tls_moorage.client("sts", region="us-east-1", verify=str(tls_moorage.ca_bundle),
                              access_key=ACCESS_KEY_ID, secret_key=SECRET_ACCESS_KEY)
     assert sts.get_caller_identity()["Account"] == ACCOUNT_ID
+
+
+def test_restart_reuses_the_ca_and_leaves_an_existing_profile_alone(tmp_path):
+    aws_files = {"AWS_CONFIG_FILE": str(tmp_path / "aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials")}
+    env = {"MOORAGE_TOOLCHAIN_DIR": str(tmp_path / "no-toolchain"), **aws_files}
+    plain = start_moorage(tmp_path / "data", extra_env=env)  # writes the profile for plain HTTP
+    assert plain.stop() == 0
+    profile = Path(aws_files["AWS_CONFIG_FILE"]).read_text()
+    assert "ca_bundle" not in profile
+
+    first = start_moorage(tmp_path / "data", extra_env=env, args=["--tls"])
+    ca = first.ca_bundle.read_bytes()
+    serving = (tmp_path / "data" / "tls" / "serving.crt").read_bytes()
+    assert first.stop() == 0
+    second = start_moorage(tmp_path / "data", extra_env=env, args=["--tls"], port=first.port)
+    try:
+        assert second.ca_bundle.read_bytes() == ca
+        assert (tmp_path / "data" / "tls" / "serving.crt").read_bytes() == serving
+        assert Path(aws_files["AWS_CONFIG_FILE"]).read_text() == profile
+        assert f"already exists and was left as it is; for this endpoint it needs endpoint_url = {second.url} " \
+               f"and ca_bundle = {second.ca_bundle}" in second.log()
+        assert "Users" in second.client("iam", region="us-east-1", verify=str(second.ca_bundle)).list_users()
+    finally:
+        second.stop()
+        kill_leftovers(tmp_path)

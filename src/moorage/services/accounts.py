@@ -101,6 +101,17 @@ def _append_section(path: Path, section: str, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
+def aws_profile_settings() -> dict[str, str] | None:
+    """The settings of [profile moorage] in the user's AWS config file, or None if it has none."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(_aws_file("AWS_CONFIG_FILE", "config"))
+    except configparser.Error:
+        return None
+    section = f"profile {PROFILE_NAME}"
+    return dict(parser.items(section)) if parser.has_section(section) else None
+
+
 def ensure_aws_profile(account: RootAccount, endpoint_url: str, region: str = DEFAULT_REGION,
                        ca_bundle: Path | None = None) -> list[Path]:
     """Add [profile moorage] and its credentials to the user's AWS files if absent; returns files written.

@@ -134,3 +134,12 @@ def test_the_profile_names_the_ca_bundle_only_when_moorage_writes_it(tmp_path, m
     (tmp_path / "config").write_text("[profile moorage]\nregion = eu-west-1\n")
     assert ensure_aws_profile(account, "https://127.0.0.1:4573", ca_bundle=bundle) == []
     assert (tmp_path / "config").read_text() == "[profile moorage]\nregion = eu-west-1\n"
+
+
+def test_profile_settings_are_read_back(tmp_path, monkeypatch):
+    from moorage.services.accounts import aws_profile_settings
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert aws_profile_settings() is None
+    (tmp_path / "config").write_text("[profile moorage]\nendpoint_url = https://h:1\nca_bundle = /x/ca.crt\n")
+    assert aws_profile_settings() == {"endpoint_url": "https://h:1", "ca_bundle": "/x/ca.crt"}
