@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,15 @@ REGION = "us-west-2"
 
 
 class Moorage:
-    def __init__(self):
+    def __init__(self, args: tuple[str, ...] = ()):
+        """`moorage up` with ``args`` added; with ``--tls`` the URL is https and clients trust ``ca_bundle``."""
         self.workdir = Path(tempfile.mkdtemp(prefix="moorage-bench-"))
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        tls = "--tls" in args
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.ca_bundle = self.workdir / "data" / "tls" / "ca.crt" if tls else None
         env = {
             **os.environ,
             "MOORAGE_ACCOUNT_ID": ACCOUNT_ID,
@@ -38,15 +42,16 @@ class Moorage:
         }
         self.log = (self.workdir / "moorage.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moorage", "up", "--port", str(self.port), "--data-dir", str(self.workdir / "data")],
+            [sys.executable, "-m", "moorage", "up", "--port", str(self.port), "--data-dir", str(self.workdir / "data"), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{self.url}/_moorage/health", timeout=1)
+                context = ssl.create_default_context(cafile=str(self.ca_bundle)) if self.ca_bundle else None
+                urllib.request.urlopen(f"{self.url}/_moorage/health", timeout=1, context=context)
                 break
-            except OSError:
+            except (OSError, ssl.SSLError):
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise SystemExit(f"moorage up did not start; see {self.workdir / 'moorage.log'}")
                 time.sleep(0.05)
@@ -55,6 +60,7 @@ class Moorage:
         return boto3.client(
             service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY, config=Config(retries={"max_attempts": 1}),
+            verify=str(self.ca_bundle) if self.ca_bundle else None,
         )
 
     def env(self) -> dict:
@@ -65,6 +71,7 @@ class Moorage:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL": self.url,
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            **({"AWS_CA_BUNDLE": str(self.ca_bundle)} if self.ca_bundle else {}),
         }
 
     def subnets(self) -> list[str]:

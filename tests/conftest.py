@@ -1,6 +1,7 @@
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ class RunningMoorage:
     data_dir: Path
     process: subprocess.Popen
     log_path: Path
+    ca_bundle: Path | None = None  # with --tls: the Moorage CA to trust
 
     def client(self, service: str, region: str = REGION, **kwargs):
         return boto3.client(
@@ -76,6 +78,7 @@ class RunningMoorage:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL": self.url,
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            **({"AWS_CA_BUNDLE": str(self.ca_bundle)} if self.ca_bundle else {}),
         }
 
     def log(self) -> str:
@@ -92,7 +95,10 @@ class RunningMoorage:
         return self.process.returncode
 
 
-def start_moorage(data_dir: Path, port: int | None = None, extra_env: dict | None = None) -> RunningMoorage:
+def start_moorage(data_dir: Path, port: int | None = None, extra_env: dict | None = None,
+                  args: list[str] | tuple[str, ...] = ()) -> RunningMoorage:
+    """`moorage up` on a free port with the tests' root credentials; ``args`` are added to its command
+    line (with ``--tls`` the URL is https and ``ca_bundle`` the Moorage CA)."""
     port = port or pick_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-moorage.log"
@@ -105,19 +111,22 @@ def start_moorage(data_dir: Path, port: int | None = None, extra_env: dict | Non
     }
     handle = log_path.open("a")
     process = subprocess.Popen(
-        [sys.executable, "-m", "moorage", "up", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "moorage", "up", "--port", str(port), "--data-dir", str(data_dir), *args],
         stdout=handle, stderr=subprocess.STDOUT, env=env,
     )
-    running = RunningMoorage(f"http://127.0.0.1:{port}", port, data_dir, process, log_path)
+    tls = "--tls" in args
+    ca_bundle = data_dir / "tls" / "ca.crt" if tls else None
+    running = RunningMoorage(f"{'https' if tls else 'http'}://127.0.0.1:{port}", port, data_dir, process, log_path, ca_bundle)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"moorage up exited: {running.log()}")
         try:
-            with urllib.request.urlopen(f"{running.url}/_moorage/health", timeout=2) as response:
+            context = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else None
+            with urllib.request.urlopen(f"{running.url}/_moorage/health", timeout=2, context=context) as response:
                 if response.status == 200:
                     return running
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, FileNotFoundError, ssl.SSLError):
             time.sleep(0.05)
     process.kill()
     raise AssertionError(f"moorage up did not become healthy: {running.log()}")

@@ -39,6 +39,7 @@ from .gateway.webhook_listener import WebhookServer
 from .gateway.webhooks import AuthorizationWebhook, TokenReviewWebhook
 from .infra.configmap_cache import ConfigMapCache
 from .infra.controlplane import ClusterPaths, audit_log_path
+from .infra.endpoint_tls import ca_bundle_path
 from .infra.etcd import EtcdEndpoint, SharedEtcd, free_port
 from .infra.kube import KubeCredentials
 from .infra.nodes.kwok import KwokNodeBackend
@@ -48,7 +49,7 @@ from .infra.service_account_keys import ServiceAccountKeys
 from .infra.supervisor import Supervisor
 from .infra.toolchain import default_cache
 from .infra.toolchain.catalog import ETCD_VERSION, Binary
-from .services.accounts import CredentialStore, RootAccount, ensure_aws_profile, ensure_root_account
+from .services.accounts import CredentialStore, RootAccount, aws_profile_settings, ensure_aws_profile, ensure_root_account
 from .services.autoscaling.service import AutoScalingService
 from .services.ec2.service import Ec2Service
 from .services.eks.addon_versions import versions_of
@@ -196,8 +197,13 @@ class Moorage(Frontend):
                 f"  aws_access_key_id = {self.root.access_key_id}\n"
                 f"  aws_secret_access_key = {self.root.secret_access_key}"
             )
-        for path in ensure_aws_profile(self.root, url):
+        ca_bundle = ca_bundle_path(self.config.data_dir) if self.config.tls else None
+        for path in ensure_aws_profile(self.root, url, ca_bundle=ca_bundle):
             self.announce(f"Added the AWS profile 'moorage' to {path}: use `aws --profile moorage ...`")
+        existing = aws_profile_settings() if ca_bundle is not None else None
+        if existing is not None and (existing.get("ca_bundle"), existing.get("endpoint_url")) != (str(ca_bundle), url):
+            self.announce(f"The AWS profile 'moorage' already exists and was left as it is; for this endpoint it needs "
+                          f"endpoint_url = {url} and ca_bundle = {ca_bundle}")
         self.wire(url)
         stored = self.store.setting(ETCD_SETTING)
         endpoint = EtcdEndpoint(**stored) if stored else EtcdEndpoint.new(free_port(), free_port())
@@ -242,6 +248,7 @@ class Moorage(Frontend):
             [
                 sys.executable, "-m", "moorage.worker", "--host", self.config.host, "--port", str(port),
                 "--data-dir", str(self.config.data_dir), "--url", url, "--parent", str(os.getpid()),
+                *(["--tls"] if self.config.tls else []),
             ],
             stdin=subprocess.DEVNULL,
         )

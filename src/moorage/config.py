@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,17 @@ import platformdirs
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4573
 DATA_DIR_ENV = "MOORAGE_DATA_DIR"
+TLS_ENV = "MOORAGE_TLS"
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to an address others reach
 
 
 def default_data_dir() -> Path:
@@ -31,11 +43,13 @@ class ServerConfig:
     pod_eviction_timeout: float = 900.0
     # EKS add-ons: seconds after the apply before workloads still not ready make an add-on DEGRADED.
     addon_ready_timeout: float = 60.0
+    # The AWS endpoint (and health path) over HTTPS with the Moorage CA's certificate (`--tls`).
+    tls: bool = False
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 def prepare_data_dir(path: Path) -> None:

@@ -8,6 +8,7 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -16,6 +17,7 @@ from aiohttp import web
 from .composition import Moorage
 from .config import ServerConfig, prepare_data_dir
 from .gateway.app import HEALTH_PATH, READY, create_app
+from .infra.endpoint_tls import ensure_endpoint_tls, server_context
 
 
 class StartupError(Exception):
@@ -60,12 +62,20 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
         raise StartupError(f"cannot create the data directory {config.data_dir}: {error.strerror}") from error
     if api_workers:
         _check_port_free(config)  # SO_REUSEPORT would otherwise let two Moorages share a port
+    ssl_context = None
+    if config.tls:
+        try:
+            pki = await asyncio.to_thread(ensure_endpoint_tls, config.data_dir, config.host)
+            ssl_context = server_context(config.data_dir)
+        except (OSError, ssl.SSLError) as error:
+            raise StartupError(f"cannot prepare TLS in {config.data_dir}: {error}") from error
     moorage = Moorage(config, announce, api_workers=api_workers)
     app = create_app(moorage.aws, oidc=moorage.oidc)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, config.host, config.port, backlog=1024, reuse_port=api_workers > 0).start()
+        await web.TCPSite(runner, config.host, config.port, backlog=1024, reuse_port=api_workers > 0,
+                            ssl_context=ssl_context).start()
     except OSError as error:
         await runner.cleanup()
         if error.errno == errno.EADDRINUSE:
@@ -78,6 +88,8 @@ async def serve(config: ServerConfig, announce=print, api_workers: int = 0) -> N
     await moorage.start(url)
     app[READY].ready = True
     announce(f"Moorage is listening on {url} (health: {url}{HEALTH_PATH}); data in {config.data_dir}")
+    if config.tls:
+        announce(f"TLS: trust the Moorage CA at {pki.ca_bundle} (AWS_CA_BUNDLE={pki.ca_bundle}, or --ca-bundle)")
     sys.stdout.flush()
 
     stop = asyncio.Event()

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .composition import Frontend
 from .gateway.app import READY, create_app
+from .infra.endpoint_tls import server_context
 from .services.accounts import ensure_root_account
 from .store import SqliteStore
 
@@ -32,7 +33,7 @@ def die_with_parent(parent: int) -> None:
         sys.exit(0)
 
 
-async def serve(host: str, port: int, data_dir: Path, url: str) -> None:
+async def serve(host: str, port: int, data_dir: Path, url: str, tls: bool = False) -> None:
     store = SqliteStore(data_dir / "state.db")
     root, _ = ensure_root_account(store)
     frontend = Frontend(store, root)
@@ -40,7 +41,8 @@ async def serve(host: str, port: int, data_dir: Path, url: str) -> None:
     app = create_app(frontend.aws, oidc=frontend.oidc)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=1024, reuse_port=True).start()
+    await web.TCPSite(runner, host, port, backlog=1024, reuse_port=True,
+                      ssl_context=server_context(data_dir) if tls else None).start()
     app[READY].ready = True
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -57,10 +59,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with the main process's certificate")
     args = parser.parse_args()
     die_with_parent(args.parent)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s worker %(name)s: %(message)s")
-    asyncio.run(serve(args.host, args.port, args.data_dir, args.url))
+    asyncio.run(serve(args.host, args.port, args.data_dir, args.url, args.tls))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, default_data_dir
+from ..config import DEFAULT_HOST, DEFAULT_PORT, TLS_ENV, ServerConfig, default_data_dir, is_loopback
 from ..server import StartupError, serve
 
 # One request-serving process per core: the main process takes one, workers the others.
@@ -48,10 +48,21 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     envvar="MOORAGE_ADDON_READY_TIMEOUT", help="EKS add-ons: how long after installing an add-on its workloads may "
     "stay not ready before it is DEGRADED (InsufficientNumberOfReplicas).",
 )
+@click.option(
+    "--tls/--no-tls", default=None, envvar=TLS_ENV, show_default="on unless --host is a loopback address",
+    help="Serve the AWS endpoint over HTTPS with a certificate from the Moorage CA in the data dir "
+    "(<data dir>/tls/ca.crt: AWS_CA_BUNDLE, and the moorage profile's ca_bundle).",
+)
 def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float,
-       pod_eviction_timeout: float, addon_ready_timeout: float) -> None:
+       pod_eviction_timeout: float, addon_ready_timeout: float, tls: bool | None) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
+    if tls is None:
+        tls = not is_loopback(host)
+    elif not tls and not is_loopback(host):
+        click.echo(f"Warning: --no-tls on {host}: requests and the credentials STS and IAM return cross the network "
+                   "in plain text, and aws:SecureTransport is false", err=True)
     config = ServerConfig(
+        tls=tls,
         host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser(),
         node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay,
         pod_eviction_timeout=pod_eviction_timeout, addon_ready_timeout=addon_ready_timeout,

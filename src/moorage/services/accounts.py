@@ -101,14 +101,28 @@ def _append_section(path: Path, section: str, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def ensure_aws_profile(account: RootAccount, endpoint_url: str, region: str = DEFAULT_REGION) -> list[Path]:
-    """Add [profile moorage] and its credentials to the user's AWS files if absent; returns files written."""
+def aws_profile_settings() -> dict[str, str] | None:
+    """The settings of [profile moorage] in the user's AWS config file, or None if it has none."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(_aws_file("AWS_CONFIG_FILE", "config"))
+    except configparser.Error:
+        return None
+    section = f"profile {PROFILE_NAME}"
+    return dict(parser.items(section)) if parser.has_section(section) else None
+
+
+def ensure_aws_profile(account: RootAccount, endpoint_url: str, region: str = DEFAULT_REGION,
+                       ca_bundle: Path | None = None) -> list[Path]:
+    """Add [profile moorage] and its credentials to the user's AWS files if absent; returns files written.
+    With TLS, the profile names the Moorage CA as its ``ca_bundle``. An existing profile is never changed."""
     written: list[Path] = []
     config_path = _aws_file("AWS_CONFIG_FILE", "config")
     if not _has_section(config_path, f"profile {PROFILE_NAME}"):
-        _append_section(
-            config_path, f"profile {PROFILE_NAME}", {"region": region, "endpoint_url": endpoint_url, "output": "json"}
-        )
+        values = {"region": region, "endpoint_url": endpoint_url, "output": "json"}
+        if ca_bundle is not None:
+            values["ca_bundle"] = str(ca_bundle)
+        _append_section(config_path, f"profile {PROFILE_NAME}", values)
         written.append(config_path)
     credentials_path = _aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
     if not _has_section(credentials_path, PROFILE_NAME):

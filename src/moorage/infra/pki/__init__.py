@@ -39,7 +39,9 @@ and :func:`ensure_etcd_client` writes ``apiserver-etcd-client.crt/.key`` (CN=<et
 cluster's directory; :func:`ensure_webhook_pki` writes Moorage's own webhook CA and the serving cert of
 its HTTPS webhook listener (``ca.crt/.key``, ``serving.crt/.key``, SANs localhost + 127.0.0.1), and
 :func:`ensure_webhook_client` each cluster's ``webhook-client.crt/.key`` (CN=<cluster id>,
-O=moorage-webhook-clients, signed by the webhook CA) that kube-apiserver presents to that listener.
+O=moorage-webhook-clients, signed by the webhook CA) that kube-apiserver presents to that listener;
+:func:`ensure_endpoint_pki` writes the Moorage CA and the AWS endpoint's serving cert for
+``moorage up --tls`` (``ca.crt/.key``, ``serving.crt/.key``, SANs localhost, 127.0.0.1 and the host).
 Leaves are valid one year (clamped to their CA), CAs ten years, all backdated five minutes for clock
 skew.
 
@@ -79,8 +81,10 @@ mostly the RSA key; re-run with nothing written: 3.6 ms (2.8-20 ms). :func:`ensu
 from __future__ import annotations
 
 from .bundles import (  # noqa: F401
+    EndpointPki,
     WebhookPki,
     ensure_cluster_pki,
+    ensure_endpoint_pki,
     ensure_etcd_client,
     ensure_etcd_pki,
     ensure_webhook_client,

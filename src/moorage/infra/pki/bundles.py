@@ -1,5 +1,6 @@
 """The PKI sets Moorage keeps: each cluster's control-plane PKI, the shared etcd's, etcd client
-certificates, the webhook listener's, and each cluster's client certificate for that listener.
+certificates, the webhook listener's, each cluster's client certificate for that listener, and the
+AWS endpoint's (``moorage up --tls``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .encoding import _ms, _now
+from .encoding import _dedupe, _ms, _now
 from .files import AtomicWriter, _pair, _prepare_dir
 from .issue import apiserver_spec, ensure_ca, ensure_cert, ensure_kubeconfig, ensure_sa_keypair, load_ca
 from .model import (
@@ -206,3 +207,28 @@ def ensure_webhook_client(webhook_pki_dir: Path | str, cluster_pki_dir: Path | s
         spec = CertSpec(cluster_id, organizations=(WEBHOOK_CLIENT_ORGANIZATION,), client_auth=True)
         issued = ensure_cert(ca, _pair(root, WEBHOOK_CLIENT_STEM), spec, writer=writer, now=now)
     return issued.paths
+
+
+@dataclass(frozen=True)
+class EndpointPki:
+    ca_bundle: Path  # what AWS_CA_BUNDLE / the profile's ca_bundle point at
+    serving: CertPaths
+
+
+def ensure_endpoint_pki(pki_dir: Path | str, *, dns_names: Iterable[str] = (), ip_addresses: Iterable[IPAddress] = (),
+                        now: datetime | None = None) -> EndpointPki:
+    """The Moorage CA (CN=moorage-ca) and the serving cert of the AWS endpoint over HTTPS, with SANs
+    localhost and 127.0.0.1 plus the names and addresses it listens on. Reused across restarts while
+    valid; a change of SANs (another --host) re-issues the leaf from the same CA, so a bundle users
+    already trust keeps working."""
+    now = _now(now)
+    root = _prepare_dir(pki_dir)
+    dns = tuple(_dedupe(("localhost", *dns_names)))
+    ips = tuple(_dedupe((LOOPBACK, *ip_addresses)))
+    with AtomicWriter() as writer:
+        ca = ensure_ca(_pair(root, "ca"), "moorage-ca", writer=writer, now=now)
+        serving = ensure_cert(
+            ca, _pair(root, "serving"), CertSpec("moorage", dns_names=dns, ip_addresses=ips, server_auth=True),
+            writer=writer, now=now,
+        )
+    return EndpointPki(ca_bundle=ca.paths.cert, serving=serving.paths)

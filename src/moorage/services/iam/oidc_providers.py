@@ -3,7 +3,7 @@
 
 A provider is named by its URL without the scheme: the ARN is arn:aws:iam::<account>:oidc-provider/<host/path>
 and that text prefixes its condition keys (<host/path>:sub, <host/path>:aud). IAM only takes https://
-URLs; Moorage also takes the http:// issuers it serves itself, since its endpoint is plain HTTP.
+URLs; Moorage also takes the http:// issuers it serves itself when its endpoint is plain HTTP (without --tls).
 """
 
 from __future__ import annotations
