@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from ..conftest import ACCOUNT_ID, REGION, pick_port
-from .test_cluster_access import Cluster, unauthorized, wait_for
-from .test_clusters import moorage_up, run  # noqa: F401 (moorage_up is a fixture)
+from .test_cluster_access import unauthorized, wait_for
+from .test_clusters import FAST, ROLE, moorage_up, run, two_subnets  # noqa: F401 (moorage_up is a fixture)
 
 pytestmark = pytest.mark.toolchain
 
@@ -119,16 +119,21 @@ def wait_update(eks, cluster: str, update_id: str) -> dict:
     return wait_for(done, timeout=120, interval=1)
 
 
-def test_oidc_identity_provider_signs_users_in(moorage_up, tmp_path, kubectl, issuer):
+# The oldest and the newest minor Moorage runs: both take apiserver.config.k8s.io/v1 and report its hash.
+@pytest.mark.parametrize("version", ["1.35", "1.37"])
+def test_oidc_identity_provider_signs_users_in(moorage_up, tmp_path, kubectl, issuer, version):
     moorage = moorage_up(extra_env={"MOORAGE_OIDC_CA_BUNDLE": str(issuer.ca)})
-    cluster = Cluster(moorage, tmp_path, kubectl, "oidc", "authenticationMode=API_AND_CONFIG_MAP")
-    eks = cluster.eks
+    eks = moorage.client("eks")
+    eks.create_cluster(name="oidc", version=version, roleArn=ROLE, resourcesVpcConfig={"subnetIds": two_subnets(moorage)})
+    eks.get_waiter("cluster_active").wait(name="oidc", WaiterConfig=FAST)
+    info = eks.describe_cluster(name="oidc")["cluster"]
+    assert info["version"] == version
     ca_file = tmp_path / "cluster-ca.pem"
-    ca_file.write_bytes(base64.b64decode(cluster.info["certificateAuthority"]["data"]))
-    no_kubeconfig = {**cluster.env, "KUBECONFIG": str(tmp_path / "none.kubeconfig")}
+    ca_file.write_bytes(base64.b64decode(info["certificateAuthority"]["data"]))
+    no_kubeconfig = {**moorage.env(), "KUBECONFIG": str(tmp_path / "none.kubeconfig")}
 
     def whoami(token: str):
-        return run(no_kubeconfig, kubectl, f"--server={cluster.info['endpoint']}", f"--certificate-authority={ca_file}",
+        return run(no_kubeconfig, kubectl, f"--server={info['endpoint']}", f"--certificate-authority={ca_file}",
                    f"--token={token}", "auth", "whoami", "-o", "json")
 
     good = issuer.token(sub="alice", groups=["dev", "ops"], hd="example.com")
