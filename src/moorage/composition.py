@@ -26,6 +26,7 @@ from .controllers.addons import AddonReconciler
 from .controllers.clusters import ClusterReconciler
 from .controllers.fargate import FargateReconciler, FargateScheduler
 from .controllers.fargate_webhook import FargateWebhookConfigurations
+from .controllers.identity_providers import IdentityProviderConfigReconciler
 from .controllers.insights import InsightsReconciler
 from .controllers.instances import InstanceReconciler
 from .controllers.nodegroups import NodegroupReconciler
@@ -230,7 +231,8 @@ class Moorage(Frontend):
         addons = AddonReconciler(self.store, self.reconciler, ready_timeout=self.config.addon_ready_timeout)
         self_managed_addons = SelfManagedAddons(self.store, self.reconciler)
         self.controllers = [Controller.of(r) for r in (
-            self.reconciler, nodegroups, instances, fargate, insights, addons, self_managed_addons)]
+            self.reconciler, nodegroups, instances, fargate, insights, addons, self_managed_addons,
+            IdentityProviderConfigReconciler(self.store, self.reconciler))]
         for controller in self.controllers:
             controller.start()
         self.store.subscribe(self._on_store_change)

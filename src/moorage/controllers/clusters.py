@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from ..core.kinds import ACCESS_ENTRY, CLUSTER, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
+from ..core.kinds import ACCESS_ENTRY, CLUSTER, IDENTITY_PROVIDER_CONFIG, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
 from ..infra import controlplane
 from ..infra.etcd import SharedEtcd, cluster_user, free_port
 from ..infra.kube import KubeCredentials
@@ -293,8 +293,8 @@ class ClusterReconciler:
             await admin.remove_cluster(record.spec["id"])
         await asyncio.to_thread(shutil.rmtree, self.paths(record).root, True)
         self._ssl.pop(record.spec["id"], None)
-        # The cluster's updates, access entries and Pod Identity associations go with it.
-        for kind in (UPDATE, ACCESS_ENTRY, POD_IDENTITY_ASSOCIATION):
+        # The cluster's updates, access entries, Pod Identity associations and identity provider configs go with it.
+        for kind in (UPDATE, ACCESS_ENTRY, POD_IDENTITY_ASSOCIATION, IDENTITY_PROVIDER_CONFIG):
             for owned in self.store.list(record.key.account, record.key.region, kind):
                 if owned.spec.get("clusterName") == record.key.name:
                     try:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .authentication_config import ensure_authentication_config
 from .etcd import EtcdEndpoint, cluster_prefix
 from .pki import CertPaths, ClusterPki, EtcdPki
 from .process_records import ProcessSpec
@@ -288,6 +289,8 @@ def process_specs(
             else ["--authorization-mode=Node,RBAC"]
         ),
         f"--authentication-token-webhook-config-file={webhook}",
+        # OIDC identity provider configs (JWT authenticators), reloaded by kube-apiserver when the file changes.
+        f"--authentication-config={ensure_authentication_config(paths.config)}",
         "--authentication-token-webhook-version=v1",
         # EKS: access-entry and aws-auth changes take effect within seconds (kube-apiserver's default is 2m).
         "--authentication-token-webhook-cache-ttl=5s",

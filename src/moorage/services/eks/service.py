@@ -10,6 +10,7 @@ from .access import AccessEntries, authentication_mode, bootstrap_creator_access
 from .addons import Addons
 from .clusters import Clusters, paginate
 from .fargate import FargateProfiles
+from .identity_providers import IdentityProviderConfigs
 from .insights import Insights
 from .nodegroup_versions import NodegroupVersionUpdates
 from .nodegroups import Nodegroups
@@ -31,6 +32,7 @@ class EksService(Service):
         self.nodegroup_versions = NodegroupVersionUpdates(self.nodegroups)
         self.insights = Insights(store, self.clusters)
         self.addons = Addons(store, self.clusters, self.pod_identity)
+        self.identity_providers = IdentityProviderConfigs(store, self.clusters)
 
     def CreateCluster(self, ctx: RequestContext, params: dict) -> dict:
         ctx.require_pass_role(params["roleArn"])
@@ -210,3 +212,17 @@ class EksService(Service):
             ctx.require_pass_role(params["serviceAccountRoleArn"])
         for association in params.get("podIdentityAssociations") or []:
             ctx.require_pass_role(association["roleArn"], POD_IDENTITY_SERVICE)
+
+    # OIDC identity provider configs
+
+    def AssociateIdentityProviderConfig(self, ctx: RequestContext, params: dict) -> dict:
+        return self.identity_providers.associate(ctx, params)
+
+    def DescribeIdentityProviderConfig(self, ctx: RequestContext, params: dict) -> dict:
+        return self.identity_providers.describe(ctx, params)
+
+    def ListIdentityProviderConfigs(self, ctx: RequestContext, params: dict) -> dict:
+        return self.identity_providers.list(ctx, params)
+
+    def DisassociateIdentityProviderConfig(self, ctx: RequestContext, params: dict) -> dict:
+        return self.identity_providers.disassociate(ctx, params)
