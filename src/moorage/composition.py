@@ -222,7 +222,8 @@ class Moorage(Frontend):
         )
         nodes = KwokNodeBackend(self.supervisor, settings=KwokSettings(
             node_startup_delay=self.config.node_startup_delay, pod_startup_delay=self.config.pod_startup_delay))
-        nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes, self.config.pod_eviction_timeout)
+        nodegroups = NodegroupReconciler(self.store, self.reconciler, nodes, self.config.pod_eviction_timeout,
+                                         self.config.node_drain_timeout)
         instances = InstanceReconciler(self.store, self.reconciler, nodes, self.identities)
         self.fargate_scheduler = FargateScheduler(self.store, self.reconciler, nodes)
         fargate = FargateReconciler(self.store, self.reconciler, self.fargate_scheduler)

@@ -41,6 +41,8 @@ class ServerConfig:
     pod_startup_delay: float = 0.0
     # UpdateNodegroupVersion: how long evictions a PodDisruptionBudget blocks are retried (EKS: 15 minutes).
     pod_eviction_timeout: float = 900.0
+    # DeleteNodegroup: how long a node's drain may take before it is terminated anyway (EKS: 5 minutes).
+    node_drain_timeout: float = 300.0
     # EKS add-ons: seconds after the apply before workloads still not ready make an add-on DEGRADED.
     addon_ready_timeout: float = 60.0
     # The AWS endpoint (and health path) over HTTPS with the Moorage CA's certificate (`--tls`).

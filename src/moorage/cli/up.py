@@ -44,6 +44,11 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     "PodDisruptionBudget are retried before the update fails with PodEvictionFailure (EKS: 15 minutes).",
 )
 @click.option(
+    "--node-drain-timeout", type=click.FloatRange(0, 86400), default=300.0, show_default=True, metavar="SECONDS",
+    envvar="MOORAGE_NODE_DRAIN_TIMEOUT", help="DeleteNodegroup: how long a node's drain (evictions a "
+    "PodDisruptionBudget blocks) may take before the node is terminated anyway (EKS: 5 minutes).",
+)
+@click.option(
     "--addon-ready-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True, metavar="SECONDS",
     envvar="MOORAGE_ADDON_READY_TIMEOUT", help="EKS add-ons: how long after installing an add-on its workloads may "
     "stay not ready before it is DEGRADED (InsufficientNumberOfReplicas).",
@@ -54,7 +59,7 @@ DEFAULT_API_WORKERS = max(0, min((os.cpu_count() or 1) - 1, 3))
     "(<data dir>/tls/ca.crt: AWS_CA_BUNDLE, and the moorage profile's ca_bundle).",
 )
 def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_startup_delay: float, pod_startup_delay: float,
-       pod_eviction_timeout: float, addon_ready_timeout: float, tls: bool | None) -> None:
+       pod_eviction_timeout: float, node_drain_timeout: float, addon_ready_timeout: float, tls: bool | None) -> None:
     """Start Moorage in the foreground; Ctrl-C (SIGINT) or SIGTERM stops it cleanly."""
     if tls is None:
         tls = not is_loopback(host)
@@ -65,7 +70,8 @@ def up(host: str, port: int, data_dir: Path | None, api_workers: int, node_start
         tls=tls,
         host=host, port=port, data_dir=(data_dir or default_data_dir()).expanduser(),
         node_startup_delay=node_startup_delay, pod_startup_delay=pod_startup_delay,
-        pod_eviction_timeout=pod_eviction_timeout, addon_ready_timeout=addon_ready_timeout,
+        pod_eviction_timeout=pod_eviction_timeout, node_drain_timeout=node_drain_timeout,
+        addon_ready_timeout=addon_ready_timeout,
     )
     try:
         asyncio.run(serve(config, announce=lambda message: click.echo(message), api_workers=api_workers))

@@ -43,14 +43,19 @@ EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SC
 DRAIN_RETRY_SECONDS = 1.0
 POLL_SECONDS = 0.2
 RESYNC_SECONDS = 30.0
+# DeleteNodegroup: "If the node hasn't been drained after 5 minutes, Amazon EKS lets Auto Scaling continue the
+# forced termination of the instance" (EKS user guide, Delete a managed node group).
+DEFAULT_NODE_DRAIN_TIMEOUT_SECONDS = 300.0
 
 
 class NodegroupReconciler:
     name, kind = "nodegroups", NODEGROUP
 
     def __init__(self, store: SqliteStore, clusters: ClusterReconciler, backend: NodeBackend,
-                 pod_eviction_timeout: float = DEFAULT_POD_EVICTION_TIMEOUT_SECONDS):
+                 pod_eviction_timeout: float = DEFAULT_POD_EVICTION_TIMEOUT_SECONDS,
+                 node_drain_timeout: float = DEFAULT_NODE_DRAIN_TIMEOUT_SECONDS):
         self.store = store
+        self.node_drain_timeout = node_drain_timeout
         self.rollouts = NodegroupRollouts(store, pod_eviction_timeout)
         self.clusters = clusters
         self.backend = backend
@@ -265,12 +270,22 @@ class NodegroupReconciler:
         return True
 
     async def _delete(self, record: Record, context) -> float | None:
+        """Drain every node, then remove the group. As on EKS, a node not drained after the node-drain
+        timeout (EKS: 5 minutes; e.g. a PodDisruptionBudget such as CoreDNS's on the last nodes) is
+        terminated anyway: its blocked pods are deleted."""
+        started = record.status.get("deleteDrainStartedAt")
+        if started is None:
+            started = time.time()
+            record = self.store.merge_status(record, deleteDrainStartedAt=started)
+        force = time.time() - started > self.node_drain_timeout
         instances = list(record.status.get("instances", []))
         for instance in list(instances):
-            if not await self._drain_and_delete(context, instance["nodeName"]):
-                return DRAIN_RETRY_SECONDS
+            if not await self._drain_and_delete(context, instance["nodeName"], force=force):
+                continue
             instances.remove(instance)
             record = self.store.merge_status(record, instances=instances)
+        if instances:
+            return DRAIN_RETRY_SECONDS
         for update in self.store.list(record.key.account, record.key.region, UPDATE):
             if update.spec.get("nodegroupArn") == record.spec["nodegroupArn"]:
                 try:
