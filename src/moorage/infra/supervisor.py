@@ -36,6 +36,7 @@ from .process_records import (
     ProcessRecord,
     ProcessSpec,
     _record_alive_or_reap,
+    list_records,
     read_record,
     remove_record,
     write_record,
@@ -46,6 +47,7 @@ from .procfs import (
     _boot_time,
     _close_fd,
     _group_has_members,
+    _is_dead_state,
     _pidfd_open,
     _read_cmdline,
     _read_stat,
@@ -171,6 +173,7 @@ class Supervisor:
                     await _terminate(record.pgid, record.pid, lambda: _record_alive_or_reap(record), self.stop_timeout)
                 remove_record(spec.state_dir, spec.name)
         if managed.pid is None:
+            await self._stop_unrecorded(spec)
             if self._spawn(managed):
                 managed.state = RUNNING
             else:
@@ -179,6 +182,31 @@ class Supervisor:
         self._notify(managed)
         managed.task = asyncio.get_running_loop().create_task(self._watch(managed), name=f"supervise {spec.name}")
         return managed.status()
+
+    async def _stop_unrecorded(self, spec: ProcessSpec) -> None:
+        """Stop copies of this process that no record names: a Moorage killed between starting a process and
+        recording it (a few milliseconds) leaves one running, which nothing would ever adopt or stop (e.g. a
+        second kube-apiserver on a shared port). They run exactly the spec's command line, lead their own
+        process group, and their pid is in no record of the state directory."""
+        recorded = {r.pid for r in list_records(spec.state_dir)}
+        argv = tuple(spec.argv)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            if pid in recorded or pid == os.getpid() or _read_cmdline(pid) != argv:
+                continue
+            stat = _read_stat(pid)
+            if stat is None or stat.pgid != pid or _is_dead_state(stat.state):
+                continue
+            log.warning("%s: pid %d runs its command line but no record names it (left by a crash); stopping it",
+                        spec.name, pid)
+
+            def alive(pid: int = pid) -> bool:
+                current = _read_stat(pid)
+                return current is not None and not _is_dead_state(current.state)
+
+            await _terminate(pid, pid, alive, self.stop_timeout)
 
     def _adopt(self, managed: _Managed, record: ProcessRecord) -> bool:
         pidfd = _pidfd_open(record.pid) if self.use_pidfd else None

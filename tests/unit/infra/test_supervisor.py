@@ -492,3 +492,20 @@ def test_children_survive_moorage_dying_and_are_adopted(tmp_path, cleanup, signu
         assert not alive(pid)
 
     asyncio.run(main())
+
+
+def test_a_copy_started_but_never_recorded_is_stopped_before_the_process_starts_again(tmp_path, cleanup):
+    """A Moorage killed between starting a process and writing its record leaves it running unrecorded."""
+    spec = make_spec(tmp_path, "acct/region/demo/kube-apiserver-1.37", ["sleep", f"61.{os.getpid()}"])
+    orphan = subprocess.Popen(list(spec.argv), start_new_session=True)  # as the supervisor starts it
+    cleanup.append(orphan.pid)
+
+    async def main():
+        supervisor = Supervisor(stop_timeout=2)
+        status = await supervisor.ensure(spec)
+        assert status.state == RUNNING and status.pid != orphan.pid
+        assert orphan.wait(10) in (-signal.SIGTERM, -signal.SIGKILL)  # stopped (reaped here, its parent)
+        assert alive(status.pid)
+        await supervisor.stop(spec.name)
+
+    asyncio.run(main())
