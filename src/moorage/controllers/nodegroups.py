@@ -22,6 +22,7 @@ from ..services.ec2.launched_instances import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode
+from ..services.eks.nodegroup_launch_templates import effective_instance_types, template_facts
 from ..services.eks.nodegroup_versions import nodegroup_running
 from ..services.eks.nodegroups import cluster_of
 from ..services.eks.versions import managed_node_info
@@ -156,7 +157,8 @@ class NodegroupReconciler:
                 (s for s in chosen if s["SubnetId"] not in full),
                 key=lambda s: (per_zone[s["AvailabilityZone"]], s["AvailabilityZone"]),
             )
-            instance_type = record.spec["instanceTypes"][len(instances) % len(record.spec["instanceTypes"])]
+            types = effective_instance_types(record.spec)
+            instance_type = types[len(instances) % len(types)]
             pods = int(node_resources(CATALOG[instance_type])["capacity"]["pods"])
             placed = spaces[subnet["SubnetId"]].place(pods)
             if placed is None:
@@ -176,6 +178,8 @@ class NodegroupReconciler:
                     "launchedAt": time.time(),
                     "version": version[0],
                     "releaseVersion": version[1],
+                    **({"launchTemplateVersion": record.spec["launchTemplate"]["version"]}
+                       if record.spec.get("launchTemplate") else {}),
                 }
             )
             count -= 1
@@ -214,7 +218,8 @@ class NodegroupReconciler:
             release_version=release,
             extra=spec.get("labels") or {},
         )
-        resources = node_resources(instance_type, spec.get("diskSize") or 20)
+        disk = template_facts(spec, instance.get("launchTemplateVersion")).get("diskSize") or spec.get("diskSize") or 20
+        resources = node_resources(instance_type, disk)
         return NodeSpec(
             name=instance["nodeName"],
             provider_id=provider_id(instance["zone"], instance["instanceId"]),
