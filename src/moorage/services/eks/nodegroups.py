@@ -167,6 +167,9 @@ class Nodegroups:
                 f"NodeGroup already exists with name {name} and cluster name {cluster_name}",
                 extra_fields={"clusterName": cluster_name, "nodegroupName": name},
             )
+        # The request's own parameters first, then the cluster's state.
+        template = check_launch_template(self.store, ctx, params, cluster_name, name)
+        check_remote_access(self.store, ctx, params.get("remoteAccess"), cluster_name, name)
         if cluster.deleting or cluster.status.get("status") != "ACTIVE":
             state = "DELETING" if cluster.deleting else cluster.status.get("status", "CREATING")
             raise AwsError(
@@ -184,8 +187,6 @@ class Nodegroups:
         if "desiredSize" not in (params.get("scalingConfig") or {}):
             scaling["desiredSize"] = max(scaling["minSize"], min(2, scaling["maxSize"]))
         check_scaling(scaling, cluster_name, name)
-        template = check_launch_template(self.store, ctx, params, cluster_name, name)
-        check_remote_access(self.store, ctx, params.get("remoteAccess"), cluster_name, name)
         facts = template["summary"] if template else {}
         instance_types = params.get("instanceTypes") or ([facts["instanceType"]] if facts.get("instanceType") else ["t3.medium"])
         for instance_type in instance_types:
