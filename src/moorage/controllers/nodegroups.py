@@ -206,7 +206,9 @@ class NodegroupReconciler:
         cluster_name = spec["clusterName"]
         instance_type = CATALOG[instance["instanceType"]]
         version, release = instance_version(instance, nodegroup_running(record))
+        facts = template_facts(spec, instance.get("launchTemplateVersion"))
         labels = managed_node_labels(
+            image_id=facts.get("imageId"),
             cluster=cluster_name,
             nodegroup=spec["nodegroupName"],
             instance_type=instance_type,
@@ -218,7 +220,7 @@ class NodegroupReconciler:
             release_version=release,
             extra=spec.get("labels") or {},
         )
-        disk = template_facts(spec, instance.get("launchTemplateVersion")).get("diskSize") or spec.get("diskSize") or 20
+        disk = facts.get("diskSize") or spec.get("diskSize") or 20
         resources = node_resources(instance_type, disk)
         return NodeSpec(
             name=instance["nodeName"],

@@ -215,3 +215,25 @@ def test_update_with_a_template_needs_a_group_made_from_one(api):
                                                        "launchTemplate": {"id": lt["LaunchTemplateId"]}})
     assert error.message == ("You cannot specify a launch template for a node group that was not created with a launch "
                              "template.")
+
+
+def test_nodes_follow_the_template_version_they_were_launched_from(api):
+    store, ctx, ec2, eks, subnets, group = api
+    from moorage.controllers.nodegroups import NodegroupReconciler
+
+    template(ec2, ctx, ImageId="ami-0123456789abcdef0", InstanceType="c5.xlarge", SecurityGroupIds=[group],
+             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 80}}])
+    create(eks, ctx, subnets, launchTemplate={"name": "nodes"})
+    record = store.require(Key(ctx.account, ctx.region, NODEGROUP, "demo/ng1"))
+    instance = {"instanceId": "i-0123456789abcdef0", "zone": "us-west-2a", "subnetId": subnets[0], "privateIp": "10.0.0.10",
+                "nodeName": "ip-10-0-0-10.us-west-2.compute.internal", "instanceType": "c5.xlarge", "launchedAt": 0,
+                "podCidr": "10.0.0.128/26", "launchTemplateVersion": "1"}
+    node = NodegroupReconciler._node_spec(None, record, instance)
+    assert node.labels["node.kubernetes.io/instance-type"] == "c5.xlarge"
+    assert node.labels["eks.amazonaws.com/nodegroup-image"] == "ami-0123456789abcdef0"
+    assert node.capacity["ephemeral-storage"] == "80Gi" and node.capacity["pods"] == "58"
+    # The group's instances use the template's security group: EC2 refuses to delete it.
+    store.merge_status(record, instances=[instance])
+    with pytest.raises(AwsError) as excinfo:
+        ec2.handler("DeleteSecurityGroup")(ctx, {"GroupId": group})
+    assert excinfo.value.code == "DependencyViolation"
