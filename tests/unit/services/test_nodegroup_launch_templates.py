@@ -159,6 +159,16 @@ def test_a_custom_ami_makes_the_group_custom(api):
                 "nodeName": "n", "instanceType": "m5.large", "launchedAt": 0}
     assert nodegroup_instances.instance_view(record, instance, ctx.account, ctx.region)["ImageId"] == "ami-0123456789abcdef0"
     assert lt["LaunchTemplateId"] == group["launchTemplate"]["id"]
+    store.merge_status(record, status="ACTIVE")
+    error = error_of(eks.UpdateNodegroupVersion, ctx, {"clusterName": "demo", "nodegroupName": "ng1"})
+    assert error.message == "Launch template details can't be null for Custom ami type node group"
+    error = error_of(eks.UpdateNodegroupVersion, ctx, {"clusterName": "demo", "nodegroupName": "ng1", "version": MINOR,
+                                                       "launchTemplate": {"name": "nodes"}})
+    assert error.message.startswith("You cannot specify a kubernetes version")
+    two = new_version(ec2, ctx, lt["LaunchTemplateId"], ImageId="ami-0fedcba9876543210", InstanceType="m5.large")
+    update = eks.UpdateNodegroupVersion(ctx, {"clusterName": "demo", "nodegroupName": "ng1",
+                                              "launchTemplate": {"name": "nodes", "version": str(two)}})["update"]
+    assert {p["type"]: p["value"] for p in update["params"]}["ReleaseVersion"] == "ami-0fedcba9876543210"
 
 
 def test_remote_access_needs_an_existing_key_pair_and_groups(api):

@@ -79,6 +79,8 @@ class NodegroupVersionUpdates:
             raise AwsError("ResourceInUseException", f"Nodegroup {name} already has an update in progress",
                            extra_fields={"clusterName": cluster_name, "nodegroupName": name})
         template = None
+        if record.spec.get("amiType") == "CUSTOM" and not params.get("launchTemplate"):
+            raise invalid("Launch template details can't be null for Custom ami type node group", cluster_name, name)
         if params.get("launchTemplate"):
             template = check_launch_template_update(self.store, ctx, record.spec, params, cluster_name, name)
             wanted_type = template["summary"]["instanceType"]
