@@ -1,6 +1,7 @@
 """Rolling a managed node group onto a new version (UpdateNodegroupVersion), in EKS's four phases.
 
-1. Setup: the update's target (version, release version) is in the spec; its instances are compared with it.
+1. Setup: the update's target (version, release version, launch template version) is in the spec; its instances
+   are compared with it.
 2. Scale up: the group grows by a surge of new-version nodes (twice its zones, at least maxUnavailable, never
    more than the nodes to replace, none with the MINIMAL strategy), and waits until they are Ready. The old
    nodes are cordoned and labelled node.kubernetes.io/exclude-from-external-load-balancers.
@@ -46,6 +47,16 @@ def instance_version(instance: dict, fallback: tuple[str, str]) -> tuple[str, st
     return instance.get("version") or fallback[0], instance.get("releaseVersion") or fallback[1]
 
 
+def target_template_version(record: Record) -> str | None:
+    """The launch template version the group's nodes should run (None: no template)."""
+    return (record.spec.get("launchTemplate") or {}).get("version")
+
+
+def instance_template_version(instance: dict, update: Record) -> str | None:
+    """The launch template version one instance was launched from; before versions were kept, the update's previous."""
+    return instance.get("launchTemplateVersion") or (update.spec.get("previous") or {}).get("launchTemplateVersion")
+
+
 def version_for_new_instances(record: Record, update: Record | None) -> tuple[str, str]:
     """New instances run the update's target while one is in progress, else what the group runs."""
     if update is not None:
@@ -71,7 +82,9 @@ class NodegroupRollouts:
 
     def stale(self, record: Record, update: Record, instances: list[dict]) -> list[dict]:
         target = (record.spec["version"], record.spec["releaseVersion"])
-        return [i for i in instances if instance_version(i, self.previous(update)) != target]
+        template = target_template_version(record)
+        return [i for i in instances if instance_version(i, self.previous(update)) != target
+                or instance_template_version(i, update) != template]
 
     def start(self, record: Record, update: Record, instances: list[dict]) -> Record:
         """Setup: record the rollout (its surge) once; the status keeps showing the version the nodes run."""
@@ -79,7 +92,9 @@ class NodegroupRollouts:
         if rollout.get("updateId") == update.spec["id"]:
             return record
         previous = self.previous(update)
-        stamped = [{**i, "version": instance_version(i, previous)[0], "releaseVersion": instance_version(i, previous)[1]}
+        stamped = [{**i, "version": instance_version(i, previous)[0], "releaseVersion": instance_version(i, previous)[1],
+                    **({"launchTemplateVersion": instance_template_version(i, update)}
+                       if instance_template_version(i, update) else {})}
                    for i in instances]
         stale = self.stale(record, update, stamped)
         zones = {i["zone"] for i in stamped} or {None}

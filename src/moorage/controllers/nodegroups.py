@@ -22,6 +22,7 @@ from ..services.ec2.launched_instances import instances_holding_addresses
 from ..services.ec2.network import all_subnets
 from ..services.ec2.nodes import instance_id, managed_node_labels, node_name, provider_id
 from ..services.eks.access import authentication_mode
+from ..services.eks.nodegroup_launch_templates import effective_instance_types, template_facts
 from ..services.eks.nodegroup_versions import nodegroup_running
 from ..services.eks.nodegroups import cluster_of
 from ..services.eks.versions import managed_node_info
@@ -161,7 +162,8 @@ class NodegroupReconciler:
                 (s for s in chosen if s["SubnetId"] not in full),
                 key=lambda s: (per_zone[s["AvailabilityZone"]], s["AvailabilityZone"]),
             )
-            instance_type = record.spec["instanceTypes"][len(instances) % len(record.spec["instanceTypes"])]
+            types = effective_instance_types(record.spec)
+            instance_type = types[len(instances) % len(types)]
             pods = int(node_resources(CATALOG[instance_type])["capacity"]["pods"])
             placed = spaces[subnet["SubnetId"]].place(pods)
             if placed is None:
@@ -181,6 +183,8 @@ class NodegroupReconciler:
                     "launchedAt": time.time(),
                     "version": version[0],
                     "releaseVersion": version[1],
+                    **({"launchTemplateVersion": record.spec["launchTemplate"]["version"]}
+                       if record.spec.get("launchTemplate") else {}),
                 }
             )
             count -= 1
@@ -207,7 +211,9 @@ class NodegroupReconciler:
         cluster_name = spec["clusterName"]
         instance_type = CATALOG[instance["instanceType"]]
         version, release = instance_version(instance, nodegroup_running(record))
+        facts = template_facts(spec, instance.get("launchTemplateVersion"))
         labels = managed_node_labels(
+            image_id=facts.get("imageId"),
             cluster=cluster_name,
             nodegroup=spec["nodegroupName"],
             instance_type=instance_type,
@@ -219,7 +225,8 @@ class NodegroupReconciler:
             release_version=release,
             extra=spec.get("labels") or {},
         )
-        resources = node_resources(instance_type, spec.get("diskSize") or 20)
+        disk = facts.get("diskSize") or spec.get("diskSize") or 20
+        resources = node_resources(instance_type, disk)
         return NodeSpec(
             name=instance["nodeName"],
             provider_id=provider_id(instance["zone"], instance["instanceId"]),

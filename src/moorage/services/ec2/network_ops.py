@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ...core.context import RequestContext
 from ...core.errors import AwsError
-from ...core.kinds import CLUSTER, INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
+from ...core.kinds import CLUSTER, INTERNET_GATEWAY, KEY_PAIR, LAUNCH_TEMPLATE, NODEGROUP, ROUTE_TABLE, SECURITY_GROUP, SUBNET, VPC
 from ...store import AlreadyExists, Conflict, Key, NotFound, Record
 from ..base import offset_page
 from .network import (
@@ -43,7 +43,18 @@ SECURITY_GROUP_USERS: dict[str, Callable[[Record], list]] = {
     CLUSTER: lambda r: [*r.spec.get("resourcesVpcConfig", {}).get("securityGroupIds", []),
                         r.spec.get("resourcesVpcConfig", {}).get("clusterSecurityGroupId")],
     "instance": lambda r: [] if r.status.get("state") == "terminated" else r.spec.get("securityGroupIds", []),
+    NODEGROUP: lambda r: launch_template_groups_in_use(r),
 }
+
+
+def launch_template_groups_in_use(record: Record) -> list[str]:
+    """The security groups a node group's instances have from its launch template's versions in use."""
+    template = record.spec.get("launchTemplate")
+    if not template:
+        return []
+    versions = record.spec.get("_launchTemplateVersions") or {}
+    in_use = {template["version"], *(i.get("launchTemplateVersion") for i in record.status.get("instances", []))}
+    return [g["GroupId"] for v in in_use if v in versions for g in versions[v].get("securityGroups", [])]
 
 # The kind (which is also EC2's resource type) of an id, by its prefix.
 KIND_OF_PREFIX = {"vpc": VPC, "subnet": SUBNET, "sg": SECURITY_GROUP, "igw": INTERNET_GATEWAY, "rtb": ROUTE_TABLE,

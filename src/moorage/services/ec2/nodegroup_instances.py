@@ -78,13 +78,30 @@ def with_network_interface(view: dict, account: str) -> dict:
     return view
 
 
+def launch_template_facts(record: Record, instance: dict) -> dict:
+    """What the launch template version the instance was launched from set (services/eks/nodegroup_launch_templates.py)."""
+    template = record.spec.get("launchTemplate")
+    if not template:
+        return {}
+    versions = record.spec.get("_launchTemplateVersions") or {}
+    return versions.get(instance.get("launchTemplateVersion") or template["version"]) or {}
+
+
 def instance_view(record: Record, instance: dict, account: str, region: str, vpc_id: str | None = None) -> dict:
     instance_type = CATALOG.get(instance["instanceType"])
-    tags = {**group_tags(record), "aws:autoscaling:groupName": asg_name(record), "Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node",
+    facts = launch_template_facts(record, instance)
+    tags = {"Name": f"{record.spec['clusterName']}-{record.spec['nodegroupName']}-Node", **facts.get("instanceTags", {}),
+            **group_tags(record), "aws:autoscaling:groupName": asg_name(record),
             **record.spec.get("_instanceTags", {}).get(instance["instanceId"], {})}
+    template = record.spec.get("launchTemplate")
+    extra = {"SecurityGroups": [dict(g) for g in facts.get("securityGroups", [])]} if facts.get("securityGroups") else {}
+    if template:  # the tags EC2 puts on every instance launched from a template
+        tags["aws:ec2launchtemplate:id"] = template["id"]
+        tags["aws:ec2launchtemplate:version"] = instance.get("launchTemplateVersion") or template["version"]
     return with_network_interface({
+        **extra,
         "InstanceId": instance["instanceId"],
-        "ImageId": ami_id(region, record.spec["amiType"], record.spec.get("releaseVersion")),
+        "ImageId": facts.get("imageId") or ami_id(region, record.spec["amiType"], record.spec.get("releaseVersion")),
         "InstanceType": instance["instanceType"],
         "LaunchTime": datetime.fromtimestamp(instance["launchedAt"], timezone.utc),
         "Placement": {"AvailabilityZone": instance["zone"], "Tenancy": "default", "GroupName": ""},

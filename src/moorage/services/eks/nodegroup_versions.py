@@ -16,6 +16,7 @@ from ...core.kinds import UPDATE
 from ...store import Conflict, Key, Record
 from . import names
 from .clusters import now, update_view
+from .nodegroup_launch_templates import check_update as check_launch_template_update
 from .version_updates import minor_number, running_version
 from .versions import patch_version, supported_minors
 
@@ -77,22 +78,39 @@ class NodegroupVersionUpdates:
         if any(u.status.get("status", "InProgress") == "InProgress" for u in updates):
             raise AwsError("ResourceInUseException", f"Nodegroup {name} already has an update in progress",
                            extra_fields={"clusterName": cluster_name, "nodegroupName": name})
+        template = None
+        if record.spec.get("amiType") == "CUSTOM" and not params.get("launchTemplate"):
+            raise invalid("Launch template details can't be null for Custom ami type node group", cluster_name, name)
         if params.get("launchTemplate"):
-            raise invalid("Moorage does not run node groups from launch templates yet; update the version or "
-                          "releaseVersion instead.", cluster_name, name)
+            template = check_launch_template_update(self.store, ctx, record.spec, params, cluster_name, name)
+            wanted_type = template["summary"]["instanceType"]
+            if wanted_type and wanted_type not in self.nodegroups.instance_types:
+                raise invalid(f"Instance type {wanted_type} is not supported", cluster_name, name)
         current_version, current_release = nodegroup_running(record)
         cluster_version = running_version(cluster)
-        version = params.get("version") or (
-            minor_of_release(params["releaseVersion"]) if params.get("releaseVersion") else cluster_version)
-        check_nodegroup_version(version, cluster_version, cluster_name, name)
-        if minor_number(version) < minor_number(current_version):
-            raise invalid(f"Requested Nodegroup version {version} is older than the node group's version "
-                          f"{current_version}; node groups cannot be downgraded.", cluster_name, name)
-        release = params.get("releaseVersion") or latest_release_version(version)
-        check_release_version(release, version, cluster_name, name)
-        if (version, release) == (current_version, current_release):
-            raise invalid(f"Nodegroup {name} is already on version {version} and release version {release}.",
+        if template is not None and template["summary"]["imageId"]:
+            version, release = cluster_version, template["summary"]["imageId"]  # a custom AMI: its own release
+        elif template is not None and not params.get("version") and not params.get("releaseVersion"):
+            version, release = current_version, current_release  # only the template version moves
+        else:
+            version = params.get("version") or (
+                minor_of_release(params["releaseVersion"]) if params.get("releaseVersion") else cluster_version)
+            check_nodegroup_version(version, cluster_version, cluster_name, name)
+            if minor_number(version) < minor_number(current_version):
+                raise invalid(f"Requested Nodegroup version {version} is older than the node group's version "
+                              f"{current_version}; node groups cannot be downgraded.", cluster_name, name)
+            release = params.get("releaseVersion") or latest_release_version(version)
+            check_release_version(release, version, cluster_name, name)
+        current_template = (record.spec.get("launchTemplate") or {}).get("version")
+        if (version, release) == (current_version, current_release) and (
+                template is None or template["version"] == current_template):
+            raise invalid(f"Nodegroup {name} is already on version {version} and release version {release}"
+                          + (f" with launch template version {current_template}." if template else "."),
                           cluster_name, name)
+        update_params = [{"type": "Version", "value": version}, {"type": "ReleaseVersion", "value": release}]
+        if template is not None:
+            update_params += [{"type": "LaunchTemplateName", "value": template["name"]},
+                              {"type": "LaunchTemplateVersion", "value": template["version"]}]
         update_id = names.new_update_id()
         update = self.store.create(
             Key(ctx.account, ctx.region, UPDATE, update_id),
@@ -102,17 +120,24 @@ class NodegroupVersionUpdates:
                 "nodegroupName": name,
                 "nodegroupArn": record.spec["nodegroupArn"],
                 "type": "VersionUpdate",
-                "params": [{"type": "Version", "value": version}, {"type": "ReleaseVersion", "value": release}],
+                "params": update_params,
                 "createdAt": now(),
                 "clientRequestToken": token,
                 "force": bool(params.get("force")),
-                "previous": {"version": current_version, "releaseVersion": current_release},
+                "previous": {"version": current_version, "releaseVersion": current_release,
+                             **({"launchTemplateVersion": current_template} if current_template else {})},
             },
             {"status": "InProgress"},
         )
         spec = copy.deepcopy(record.spec)
         spec.update(version=version, releaseVersion=release, _pendingUpdate=update_id, modifiedAt=now(),
                     _versionBefore={"version": current_version, "releaseVersion": current_release})
+        if template is not None:
+            spec["launchTemplate"] = {**spec["launchTemplate"], "version": template["version"]}
+            spec["_launchTemplateVersions"] = {**(spec.get("_launchTemplateVersions") or {}),
+                                               template["version"]: template["summary"]}
+            if spec.get("_instanceTypesFromTemplate") and template["summary"]["instanceType"]:
+                spec["instanceTypes"] = [template["summary"]["instanceType"]]
         try:
             self.store.update_spec(record, spec)
         except Conflict:

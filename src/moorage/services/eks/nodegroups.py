@@ -21,6 +21,7 @@ from ..ec2.nodes import ami_type_mismatch
 from . import names
 from .access import ensure_node_role_access
 from .clusters import Clusters, fingerprint, now, paginate, record_with_arn, update_view, validate_tags
+from .nodegroup_launch_templates import check_create as check_launch_template, check_remote_access
 from .nodegroup_versions import check_nodegroup_version, check_release_version, latest_release_version
 from .version_updates import running_version
 
@@ -115,6 +116,8 @@ def check_taints(taints: list[dict], cluster: str, nodegroup: str) -> None:
 def nodegroup_view(record: Record) -> dict:
     spec, status = record.spec, record.status
     view = {k: v for k, v in spec.items() if not k.startswith("_")}
+    if spec.get("_instanceTypesFromTemplate"):
+        view["instanceTypes"] = None  # as EKS shows a group whose template sets the instance type
     view["createdAt"] = datetime.fromtimestamp(spec["createdAt"], timezone.utc)
     view["modifiedAt"] = datetime.fromtimestamp(spec.get("modifiedAt", spec["createdAt"]), timezone.utc)
     state = status.get("status", "CREATING")
@@ -164,6 +167,9 @@ class Nodegroups:
                 f"NodeGroup already exists with name {name} and cluster name {cluster_name}",
                 extra_fields={"clusterName": cluster_name, "nodegroupName": name},
             )
+        # The request's own parameters first, then the cluster's state.
+        template = check_launch_template(self.store, ctx, params, cluster_name, name)
+        check_remote_access(self.store, ctx, params.get("remoteAccess"), cluster_name, name)
         if cluster.deleting or cluster.status.get("status") != "ACTIVE":
             state = "DELETING" if cluster.deleting else cluster.status.get("status", "CREATING")
             raise AwsError(
@@ -181,7 +187,8 @@ class Nodegroups:
         if "desiredSize" not in (params.get("scalingConfig") or {}):
             scaling["desiredSize"] = max(scaling["minSize"], min(2, scaling["maxSize"]))
         check_scaling(scaling, cluster_name, name)
-        instance_types = params.get("instanceTypes") or ["t3.medium"]
+        facts = template["summary"] if template else {}
+        instance_types = params.get("instanceTypes") or ([facts["instanceType"]] if facts.get("instanceType") else ["t3.medium"])
         for instance_type in instance_types:
             if instance_type not in self.instance_types:
                 raise invalid(f"Instance type {instance_type} is not supported", cluster_name, name)
@@ -189,7 +196,8 @@ class Nodegroups:
         if len(arches) > 1:
             raise invalid("Instance types of a node group must share one architecture", cluster_name, name)
         arch = arches.pop()
-        ami_type = params.get("amiType") or ("AL2023_ARM_64_STANDARD" if arch == "arm64" else "AL2023_x86_64_STANDARD")
+        ami_type = params.get("amiType") or ("CUSTOM" if facts.get("imageId") else
+                                             "AL2023_ARM_64_STANDARD" if arch == "arm64" else "AL2023_x86_64_STANDARD")
         mismatch = ami_type_mismatch(ami_type, instance_types)
         if mismatch:
             raise invalid(mismatch, cluster_name, name)
@@ -213,7 +221,8 @@ class Nodegroups:
             "nodegroupArn": nodegroup_arn(ctx.partition, ctx.region, ctx.account, cluster_name, name, nodegroup_id),
             "clusterName": cluster_name,
             "version": version,
-            "releaseVersion": params.get("releaseVersion") or release_version(version),
+            # A custom AMI's group shows the AMI as its release, as EKS does.
+            "releaseVersion": facts.get("imageId") or params.get("releaseVersion") or release_version(version),
             "createdAt": now(),
             "capacityType": params.get("capacityType", "ON_DEMAND"),
             "scalingConfig": scaling,
@@ -231,9 +240,14 @@ class Nodegroups:
             "_token": token,
             "_fingerprint": fingerprint(params),
         }
-        for optional in ("remoteAccess", "launchTemplate", "nodeRepairConfig", "warmPoolConfig"):
+        for optional in ("remoteAccess", "nodeRepairConfig", "warmPoolConfig"):
             if params.get(optional) is not None:
                 spec[optional] = params[optional]
+        if template:
+            spec["launchTemplate"] = {"name": template["name"], "version": template["version"], "id": template["id"]}
+            spec["_launchTemplateVersions"] = {template["version"]: facts}
+            if facts.get("instanceType"):
+                spec["_instanceTypesFromTemplate"] = True
         if spec["diskSize"] is None:
             del spec["diskSize"]
         try:
