@@ -133,7 +133,7 @@ def test_insights_from_a_real_cluster(cluster, kubectl):
     }
 
     deprecated = eks.describe_insight(clusterName="ready", id=by_name["Deprecated APIs removed in Kubernetes v1.38"]["id"])["insight"]
-    (detail,) = deprecated["categorySpecificSummary"]["deprecationDetails"]
+    (detail,) = [d for d in deprecated["categorySpecificSummary"]["deprecationDetails"] if d["usage"] == DEPRECATED_PATH]
     assert detail["usage"] == DEPRECATED_PATH and "stopServingVersion" not in detail
     assert detail["replacedWith"] == DEPRECATED_PATH.replace(version, "v1")
     (client,) = [c for c in detail["clientStats"] if c["userAgent"].startswith("kubectl/")]

@@ -7,7 +7,13 @@ import sys
 import pytest
 
 from moorage.infra.toolchain import default_cache
-from moorage.infra.toolchain.catalog import KUBERNETES_COMPONENTS, all_binaries, reported_version, version_command
+from moorage.infra.toolchain.catalog import (
+    KUBERNETES_COMPONENTS,
+    KUBERNETES_VERSIONS,
+    all_binaries,
+    reported_version,
+    version_command,
+)
 
 pytestmark = pytest.mark.toolchain
 
@@ -28,7 +34,7 @@ def listing() -> dict:
 def test_list_json_names_every_pinned_binary(listing):
     found = {(row["component"], row["version"]) for row in listing["binaries"]}
     minors = {row["version"].rsplit(".", 1)[0] for row in listing["binaries"] if row["component"] == "kube-apiserver"}
-    assert minors == {"1.36", "1.37"}
+    assert minors == {v.rsplit(".", 1)[0] for v in KUBERNETES_VERSIONS} == {"1.35", "1.36", "1.37"}
     for minor_version in {v for c, v in found if c == "kube-apiserver"}:
         for component in KUBERNETES_COMPONENTS:
             assert (component, minor_version) in found
