@@ -51,7 +51,7 @@ def apiserver_name_for(minor: str) -> str:
 
 
 def pending_version_update(store: SqliteStore, record: Record) -> Record | None:
-    """The cluster's InProgress VersionUpdate, if its spec asks for one."""
+    """The InProgress VersionUpdate a cluster's or node group's spec asks for, if any."""
     update_id = record.spec.get("_pendingUpdate")
     if not update_id:
         return None

@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from ..core.kinds import ACCESS_ENTRY, CLUSTER, IDENTITY_PROVIDER_CONFIG, POD_IDENTITY_ASSOCIATION, SECURITY_GROUP, UPDATE
+from ..core.kinds import (
+    ACCESS_ENTRY,
+    CLUSTER,
+    IDENTITY_PROVIDER_CONFIG,
+    POD_IDENTITY_ASSOCIATION,
+    SECURITY_GROUP,
+    UPDATE,
+)
 from ..infra import controlplane
 from ..infra.etcd import SharedEtcd, cluster_user, free_port
 from ..infra.kube import KubeCredentials

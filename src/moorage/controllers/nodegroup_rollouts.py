@@ -20,26 +20,15 @@ import logging
 import math
 import time
 
-from ..core.kinds import UPDATE
 from ..infra.kube import KubeError
 from ..infra.nodes.backend import ClusterContext
 from ..services.eks.nodegroup_versions import nodegroup_running
-from ..store import Key, Record, SqliteStore
+from ..store import Record, SqliteStore
 
 log = logging.getLogger(__name__)
 
 EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
 DEFAULT_POD_EVICTION_TIMEOUT_SECONDS = 15 * 60.0
-
-
-def pending_nodegroup_version_update(store: SqliteStore, record: Record) -> Record | None:
-    update_id = record.spec.get("_pendingUpdate")
-    if not update_id:
-        return None
-    update = store.get(Key(record.key.account, record.key.region, UPDATE, update_id))
-    if update is None or update.spec.get("type") != "VersionUpdate" or update.status.get("status", "InProgress") != "InProgress":
-        return None
-    return update
 
 
 def instance_version(instance: dict, fallback: tuple[str, str]) -> tuple[str, str]:

@@ -28,12 +28,12 @@ from ..services.eks.nodegroups import cluster_of
 from ..services.eks.versions import managed_node_info
 from ..store import Conflict, Key, Record, SqliteStore
 from .aws_auth import ensure_role_mapping
+from .cluster_upgrades import pending_version_update
 from .clusters import ClusterReconciler, complete_update
 from .nodegroup_rollouts import (
     DEFAULT_POD_EVICTION_TIMEOUT_SECONDS,
     NodegroupRollouts,
     instance_version,
-    pending_nodegroup_version_update,
     version_for_new_instances,
 )
 from .runtime import Watch
@@ -89,7 +89,7 @@ class NodegroupReconciler:
             await self.backend.delete_node(context, instance["nodeName"])
             instances.remove(instance)
             record = self.store.merge_status(record, instances=instances)
-        update = pending_nodegroup_version_update(self.store, record)
+        update = pending_version_update(self.store, record)
         desired = record.spec["scalingConfig"]["desiredSize"]
         if update is not None:  # UpdateNodegroupVersion: surge while old nodes remain (nodegroup_rollouts.py)
             record = self.rollouts.start(record, update, instances)
@@ -130,7 +130,7 @@ class NodegroupReconciler:
             record, instances, delay = await self.rollouts.upgrade(record, update, instances, context, self._drain_and_delete)
             if delay is not None:
                 return delay
-            if len(instances) != desired or pending_nodegroup_version_update(self.store, record) is None:
+            if len(instances) != desired or pending_version_update(self.store, record) is None:
                 return 0.0
             record = self.rollouts.finish(record)
         elif record.status.get("rollout"):  # the update failed or was cancelled: nothing more to roll
